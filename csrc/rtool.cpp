@@ -1,0 +1,23 @@
+// One place that declares every rtool operator's schema. Kernels live in csrc/<family>/ and are
+// registered there with TORCH_LIBRARY_IMPL.
+#include <torch/library.h>
+
+#include "build_info.h"
+
+#ifdef RTOOL_PYTHON_MODULE
+#include <Python.h>
+// `import rtool._C` loads this shared library, which runs the static registrations below.
+extern "C" PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}
+#endif
+
+TORCH_LIBRARY(rtool, m) {
+  // Score-CAM masked inputs: rows are (image, channel) pairs; see rtool/ops/scorecam.py.
+  m.def(
+      "scorecam_masks(Tensor images, Tensor activations, str mode=\"parity\", "
+      "Tensor? channels=None, float eps=1e-08) -> (Tensor, Tensor)");
+  // Whether this build carries CUDA kernels (a build-time fact, not whether a GPU is present).
+  m.def("cuda_compiled() -> bool", []() { return rtool::kCudaCompiled; });
+}
