@@ -12,6 +12,8 @@
 
 namespace rtool::scorecam {
 
+inline constexpr float kConstantRangeTolerance = 1e-6f;
+
 struct BilinearTap {
   int64_t lo;    // first source index
   int64_t hi;    // second source index (== lo at the upper edge)
@@ -28,6 +30,14 @@ RTOOL_HOST_DEVICE BilinearTap bilinear_tap(int64_t dst, int64_t in_size, int64_t
   const int64_t hi = lo + ((lo < in_size - 1) ? 1 : 0);
   const float w_hi = src - static_cast<float>(lo);
   return {lo, hi, 1.f - w_hi, w_hi};
+}
+
+// max - min of an upsampled map, with float rounding noise of a constant map (resampling weights that do
+// not sum to exactly 1) treated as 0, so a constant map is "range 0" whichever way it was resampled.
+RTOOL_HOST_DEVICE float effective_range(float lo, float hi) {
+  const float range = hi - lo;
+  const float magnitude = (hi > -lo) ? hi : -lo;
+  return range <= kConstantRangeTolerance * magnitude ? 0.f : range;
 }
 
 }  // namespace rtool::scorecam

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+CONSTANT_RANGE_TOLERANCE = 1e-6  # same as kConstantRangeTolerance in csrc/scorecam/bilinear.h
+
 
 def _rows(batch: int, num_channels: int, channels: torch.Tensor | None, device) -> tuple[torch.Tensor, torch.Tensor]:
     if channels is None:
@@ -35,10 +37,13 @@ def scorecam_masks_ref(
     lo = up.amin(dim=(1, 2), keepdim=True)
     hi = up.amax(dim=(1, 2), keepdim=True)
     ranges = hi - lo
+    # A constant map resamples to float noise (weights that do not sum to exactly 1): call it range 0,
+    # as the kernels do.
+    ranges = torch.where(ranges <= CONSTANT_RANGE_TOLERANCE * torch.maximum(hi, -lo), torch.zeros_like(ranges), ranges)
     if mode == "parity":
         mask = up / torch.where(ranges > 0, ranges, torch.ones_like(ranges))
     elif mode == "minmax":
-        mask = (up - lo) / (ranges + eps)
+        mask = torch.where(ranges > 0, (up - lo) / (ranges + eps), torch.zeros_like(up))
     else:
         raise ValueError(f"mode must be 'parity' or 'minmax', got {mode!r}")
     masked = (images[row_image].float() * mask[:, None]).to(images.dtype)

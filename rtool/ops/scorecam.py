@@ -24,6 +24,8 @@ def scorecam_masks(
       - ``minmax``: (U - min) / (max - min + eps).
     `channels` picks the rows: None = every channel of every image (row b*C + k); a 1-D int64 [K] =
     those channels of every image (row b*K + j); a 2-D int64 [N, 2] = explicit (image, channel) pairs.
+    A map whose range is at most 1e-6 of its magnitude is constant up to resampling round-off and counts
+    as range 0 (parity then divides by 1, minmax gives a zero mask).
     Returns masked [rows, Cin, H, W] (images' dtype; channels_last when images are) and ranges [rows]
     (float32, max - min of U before any eps or substitution).
     """

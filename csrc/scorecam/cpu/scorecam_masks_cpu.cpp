@@ -105,13 +105,18 @@ void scorecam_masks_cpu_kernel(MaskProblem& problem) {
           lo = std::min(lo, mask[p]);
           hi = std::max(hi, mask[p]);
         }
-        const float range = hi - lo;
+        const float range = effective_range(lo, hi);
         ranges[r] = range;
         // parity: U / range (1 when the range is 0), no min shift; minmax: (U - min) / (range + eps).
         const float shift = parity ? 0.f : lo;
         // Divide (not multiply by a reciprocal) so the result rounds exactly as the reference does.
+        // A constant map in minmax mode is a zero mask.
         const float denom = parity ? (range > 0.f ? range : 1.f) : range + eps;
-        for (int64_t p = 0; p < pixels; ++p) mask[p] = (mask[p] - shift) / denom;
+        if (!parity && range == 0.f) {
+          std::fill(mask.begin(), mask.end(), 0.f);
+        } else {
+          for (int64_t p = 0; p < pixels; ++p) mask[p] = (mask[p] - shift) / denom;
+        }
         write_masked(images + b * image_numel, mask.data(), g, problem.channels_last, masked + r * image_numel);
       }
     });

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cfloat>
+#include <cmath>
 #include <cstdint>
 
 #include "../bilinear.h"
@@ -70,10 +71,12 @@ __global__ void range_kernel(MaskLaunch a, float* ranges, float* shifts, float* 
     __syncthreads();
   }
   if (threadIdx.x == 0) {
-    const float range = s_hi[0] - s_lo[0];
+    const float range = effective_range(s_lo[0], s_hi[0]);
     ranges[r] = range;
     shifts[r] = parity ? 0.f : s_lo[0];
     denoms[r] = parity ? (range > 0.f ? range : 1.f) : range + a.eps;
+    // A constant map in minmax mode is a zero mask: (U - min) / inf = 0.
+    if (!parity && range == 0.f) denoms[r] = INFINITY;
   }
 }
 

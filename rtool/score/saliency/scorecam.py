@@ -1,0 +1,288 @@
+"""Score-CAM: the authors' variant (parity), corrected min-max masks, and a plain reference loop.
+
+Fast path (exact, spec section 9): masked inputs come from rtool.ops.scorecam_masks for (image, channel) pairs
+of the whole batch packed into rows of `batch_size`; the weighted combination is done at feature resolution and
+upsampled once (bilinear resize is linear); channels whose mask is identically zero are not forwarded.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rtool.errors import UsageError
+from rtool.ops import scorecam_masks
+from rtool.score.saliency._common import (
+    ActivationCapture,
+    channels_last_model,
+    check_images_and_targets,
+    check_logits,
+    check_model_and_layer,
+    check_target_range,
+    minmax_normalize,
+    upsample,
+)
+
+SCORECAM_MODES = ("parity", "minmax")
+SCORECAM_WEIGHTS = ("softmax", "sigmoid")
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16}
+MINMAX_EPS = 1e-8
+
+
+@dataclass
+class ScoreCamResult:
+    """Score-CAM maps [B, H, W] (float32, [0, 1]; NaN where the combined map is constant) and run statistics.
+
+    channels_total = B * C; channels_evaluated = masked rows forwarded; forward_batches = masked model calls.
+    seconds_masks / seconds_forward / seconds_other split the wall time: building masked inputs, masked
+    forward passes (with the weight computation), everything else (clean pass, combination, bookkeeping).
+    """
+
+    maps: torch.Tensor
+    channels_total: int
+    channels_evaluated: int
+    forward_batches: int
+    seconds_masks: float
+    seconds_forward: float
+    seconds_other: float
+
+    @property
+    def skip_fraction(self) -> float:
+        return 1.0 - self.channels_evaluated / self.channels_total if self.channels_total else 0.0
+
+    @property
+    def masked_forwards(self) -> int:
+        return self.channels_evaluated
+
+    def stats(self) -> dict[str, float | int]:
+        stats = asdict(self)
+        del stats["maps"]
+        stats["skip_fraction"] = self.skip_fraction
+        stats["masked_forwards"] = self.masked_forwards
+        return stats
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _check_options(mode: str, weight: str, batch_size: int, autocast: str | None, top_k: int | None) -> None:
+    if mode not in SCORECAM_MODES:
+        raise UsageError(f"Score-CAM mode {mode!r} is unknown; expected one of {', '.join(SCORECAM_MODES)}")
+    if weight not in SCORECAM_WEIGHTS:
+        raise UsageError(f"Score-CAM weight {weight!r} is unknown; expected one of {', '.join(SCORECAM_WEIGHTS)}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if autocast is not None and autocast not in AUTOCAST_DTYPES:
+        raise UsageError(f"autocast {autocast!r} is unknown; expected None or one of {', '.join(AUTOCAST_DTYPES)}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise UsageError(f"top_k must be a positive integer or None, got {top_k!r}")
+
+
+def _class_scores(logits: torch.Tensor, targets: torch.Tensor, weight: str) -> torch.Tensor:
+    """Post-softmax (or per-class sigmoid) probability of each row's target, in float32."""
+    logits = logits.float()
+    probs = logits.softmax(dim=1) if weight == "softmax" else logits.sigmoid()
+    return probs.gather(1, targets[:, None])[:, 0]
+
+
+def _selection_bounds(in_size: int, out_size: int, device: torch.device) -> torch.Tensor:
+    """Output indices where an extremum of a bilinear (align_corners=False) resize can lie.
+
+    Between two source samples the resized signal is affine in the output index (or constant where the source
+    coordinate is clamped), so along one axis the extrema are at the first/last output index of each source
+    interval; neighbours are added as a margin against float disagreement about interval edges.
+    """
+    scale = torch.tensor(in_size / out_size, dtype=torch.float32)
+    src = (scale * (torch.arange(out_size, dtype=torch.float32) + 0.5) - 0.5).clamp(min=0)
+    lo = src.floor().long().clamp(max=in_size - 1)
+    edge = torch.zeros(out_size, dtype=torch.bool)
+    edge[0] = edge[-1] = True
+    edge[1:] |= lo[1:] != lo[:-1]
+    edge[:-1] |= lo[1:] != lo[:-1]
+    near = edge.clone()
+    near[1:] |= edge[:-1]
+    near[:-1] |= edge[1:]
+    return near.nonzero()[:, 0].to(device)
+
+
+def _resize_matrix(in_size: int, out_size: int, device: torch.device) -> torch.Tensor:
+    """[out, in] matrix of the 1-D bilinear (align_corners=False) resize, taken from F.interpolate itself."""
+    eye = torch.eye(in_size, dtype=torch.float32, device=device)[None]
+    return F.interpolate(eye, size=out_size, mode="linear", align_corners=False)[0].T
+
+
+def upsampled_min(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """min over H x W of the bilinear resize of each [.., h, w] map, without materialising the resize."""
+    h, w = maps.shape[-2:]
+    rows = _selection_bounds(h, size[0], maps.device)
+    cols = _selection_bounds(w, size[1], maps.device)
+    ry = _resize_matrix(h, size[0], maps.device)[rows]
+    rx = _resize_matrix(w, size[1], maps.device)[cols]
+    picked = torch.einsum("yi,...ij,xj->...yx", ry, maps.float(), rx)
+    return picked.amin(dim=(-2, -1))
+
+
+def _pick_channels(maps: torch.Tensor, mode: str, skip_zero_channels: bool, top_k: int | None) -> torch.Tensor:
+    """[B, C] bool of the (image, channel) pairs to forward."""
+    flat = maps.flatten(2)
+    if skip_zero_channels:
+        if mode == "parity":
+            keep = (flat > 0).any(dim=2)  # ReLU(A_k) == 0 everywhere -> mask == 0 -> contributes nothing
+        else:
+            keep = flat.amax(dim=2) > flat.amin(dim=2)  # constant map -> (U - min) == 0 -> zero mask
+    else:
+        keep = torch.ones(maps.shape[:2], dtype=torch.bool, device=maps.device)
+    if top_k is not None and top_k < maps.shape[1]:
+        strength = flat.mean(dim=2).masked_fill(~keep, float("-inf"))
+        chosen = strength.topk(top_k, dim=1).indices
+        top = torch.zeros_like(keep).scatter_(1, chosen, True)
+        keep &= top
+    return keep
+
+
+def score_cam(
+    model: nn.Module,
+    layer: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    mode: str = "parity",
+    batch_size: int = 256,
+    skip_zero_channels: bool = True,
+    weight: str = "softmax",
+    autocast: str | None = None,
+    top_k: int | None = None,
+    channels_last: bool = True,
+    progress: Callable[[int], object] | None = None,
+) -> ScoreCamResult:
+    """Score-CAM maps of `images` [B, 3, H, W] for their `targets` [B], explained at `layer`'s output.
+
+    mode="parity" is the authors' variant (spec section 3): M_k = U(ReLU A_k) / range (1 when the range is 0,
+    no min shift), w_k = softmax(model(x * M_k))[target], L = ReLU(sum_k w_k M_k), min-max without epsilon.
+    mode="minmax" is corrected Score-CAM: M_k = (U(A_k) - min) / (range + 1e-8), same weights and combination.
+    weight="sigmoid" uses the per-class sigmoid (multi-label models) instead of the softmax.
+
+    A combined map that is constant (e.g. every channel is zero) normalises to NaN; NaN is kept, and the
+    robustness score counts such an image as RS = 0, as the authors' code did.
+
+    Exact speed-ups: (a) sum_k w_k M_k is formed at feature resolution and upsampled once
+    (parity: U(sum_k w_k/d_k ReLU A_k); minmax: U(sum_k w_k/(r_k+eps) (A_k - m_k)), the min shift m_k kept,
+    ReLU applied after); (b) pairs whose mask is identically zero are not forwarded (skip_zero_channels):
+    parity skips ReLU(A_k) == 0, minmax skips constant maps; (c) (image, channel) pairs of all B images
+    are packed into masked batches of `batch_size` rows, each with its own target. Approximations only when
+    asked: autocast="bf16" runs the masked passes in bfloat16; top_k keeps the k channels with the largest mean
+    activation per image. `progress(n)` is called with the number of masked rows finished at each step
+    (tqdm's `update` fits). The model must be in eval mode; its mode is not changed, and its 4-D weights are
+    put in channels_last only for the duration of the call when `channels_last` is set.
+    """
+    _check_options(mode, weight, batch_size, autocast, top_k)
+    check_model_and_layer(model, layer)
+    targets = check_images_and_targets(images, targets)
+    device = images.device
+    size = (images.shape[-2], images.shape[-1])
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    seconds_masks = seconds_forward = 0.0
+    start = time.perf_counter()
+
+    with channels_last_model(model, channels_last), torch.inference_mode():
+        batch = images.contiguous(memory_format=layout)
+        # 1. clean pass(es): the activations of `layer` (its logits are not used by Score-CAM)
+        with ActivationCapture(layer) as capture:
+            chunks = []
+            for first in range(0, batch.shape[0], batch_size):
+                logits = check_logits(model(batch[first:first + batch_size]))
+                check_target_range(targets, logits.shape[1])
+                chunks.append(capture.take().float())
+        activations = torch.cat(chunks).contiguous()
+        num_channels = activations.shape[1]
+        maps = activations.relu() if mode == "parity" else activations
+
+        # 2. masked passes over the packed (image, channel) pairs
+        pairs = _pick_channels(maps, mode, skip_zero_channels, top_k).nonzero()
+        coefficients = torch.zeros(activations.shape[:2], dtype=torch.float32, device=device)
+        forward_batches = 0
+        amp = torch.autocast(device.type, dtype=AUTOCAST_DTYPES[autocast]) if autocast else None
+        for first in range(0, pairs.shape[0], batch_size):
+            rows = pairs[first:first + batch_size]
+            _sync(device)
+            tick = time.perf_counter()
+            masked, ranges = scorecam_masks(batch, activations, mode, rows, MINMAX_EPS)
+            _sync(device)
+            tock = time.perf_counter()
+            row_targets = targets[rows[:, 0]]
+            if amp is not None:
+                with amp:
+                    logits = model(masked)
+            else:
+                logits = model(masked)
+            scores = _class_scores(logits, row_targets, weight)
+            if mode == "parity":
+                coefficient = scores / torch.where(ranges > 0, ranges, torch.ones_like(ranges))
+            else:  # the operator gives a zero mask where the range is 0
+                coefficient = torch.where(ranges > 0, scores / (ranges + MINMAX_EPS), torch.zeros_like(scores))
+            coefficients[rows[:, 0], rows[:, 1]] = coefficient
+            _sync(device)
+            seconds_masks += tock - tick
+            seconds_forward += time.perf_counter() - tock
+            forward_batches += 1
+            if progress is not None:
+                progress(rows.shape[0])
+
+        # 3. combine at feature resolution, upsample once, ReLU, min-max (no eps)
+        if mode == "minmax":
+            maps = maps - upsampled_min(maps, size)[..., None, None]
+        combined = torch.einsum("bc,bchw->bhw", coefficients, maps)
+        saliency = minmax_normalize(upsample(combined, size).relu())
+    saliency = saliency.clone()  # a normal tensor, usable outside inference mode
+    _sync(device)
+    total = time.perf_counter() - start
+    return ScoreCamResult(
+        maps=saliency,
+        channels_total=images.shape[0] * num_channels,
+        channels_evaluated=int(pairs.shape[0]),
+        forward_batches=forward_batches,
+        seconds_masks=seconds_masks,
+        seconds_forward=seconds_forward,
+        seconds_other=max(0.0, total - seconds_masks - seconds_forward),
+    )
+
+
+def score_cam_reference(
+    model: nn.Module, layer: nn.Module, image: torch.Tensor, target: int, n_batch: int = 32
+) -> torch.Tensor:
+    """The authors' Score-CAM loop written plainly (spec section 3): the parity oracle and benchmark anchor.
+
+    One image [1, 3, H, W]: ReLU the hooked activations, upsample all C maps to H x W (bilinear,
+    align_corners=False), divide each by its range (1 when the range is 0; no min shift), forward the masked
+    images in chunks of `n_batch`, weight each map by the softmax probability of `target`, L = ReLU(sum_k w_k M_k),
+    min-max without epsilon (NaN for a constant map). Returns [H, W] float32. Unlike the original, a last chunk
+    smaller than n_batch is allowed (the original's reshape required C divisible by 32).
+    """
+    check_model_and_layer(model, layer)
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[0] != 1:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise UsageError(f"image must be one image [1, C, H, W], got {shape}")
+    size = (image.shape[-2], image.shape[-1])
+    with torch.no_grad():
+        with ActivationCapture(layer) as capture:
+            logits = check_logits(model(image))
+            activations = capture.take()
+        check_target_range(torch.tensor([target]), logits.shape[1])
+        activations = activations.float().relu()
+        upsampled = F.interpolate(activations, size=size, mode="bilinear", align_corners=False)[0]  # [C, H, W]
+        ranges = upsampled.amax(dim=(1, 2)) - upsampled.amin(dim=(1, 2))
+        masks = upsampled / torch.where(ranges == 0, torch.ones_like(ranges), ranges)[:, None, None]
+        weights = []
+        for first in range(0, masks.shape[0], n_batch):
+            chunk = masks[first:first + n_batch]
+            probs = model(image * chunk[:, None]).float().softmax(dim=1)
+            weights.append(probs[:, target])
+        weights = torch.cat(weights)
+        combined = (weights[:, None, None] * masks).sum(dim=0).relu()
+        return (combined - combined.min()) / (combined.max() - combined.min())
