@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,9 +133,11 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"checkpoint {path} cannot be loaded safely with weights_only=True ({first}); "
-                         "save model.state_dict() instead of the whole model") from None
+        unsafe = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
+        if unsafe is None:
+            raise UsageError(f"checkpoint {path} is not a readable PyTorch file (corrupt or another format)") from None
+        raise UsageError(f"checkpoint {path} cannot be loaded safely with weights_only=True (it pickles "
+                         f"{unsafe.group(1)}); save model.state_dict() instead of the whole model") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"checkpoint {path} is not a readable PyTorch file ({type(exc).__name__})") from None
     state = _unwrap_state_dict(obj)
