@@ -1,0 +1,19 @@
+"""Datasets for the analyses: real formats (ImageNet val, Pascal VOC, user folders) and the embedded `shapes`.
+
+Every box dataset yields `BoxSample`s and exposes `class_names`, `mean`, `std` and `skipped`.
+"""
+from rtool.data.folder import BoxFolder
+from rtool.data.imagenet import ImageNetVal
+from rtool.data.imagenet_classes import ImageNetClasses, csv_name, load_imagenet_classes
+from rtool.data.sample import BoxBatch, BoxSample, box_area_fraction, collate_samples, union_mask
+from rtool.data.shapes import (ShapesConfig, ShapesData, ShapesDataset, channel_stats, generate_shapes, load_shapes,
+                               write_folder)
+from rtool.data.transforms import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from rtool.data.voc import VOC_CLASSES, VOCPairs
+
+__all__ = [
+    "BoxBatch", "BoxFolder", "BoxSample", "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD",
+    "ImageNetClasses", "ImageNetVal", "Preprocess", "ShapesConfig", "ShapesData", "ShapesDataset", "VOCPairs",
+    "VOC_CLASSES", "box_area_fraction", "channel_stats", "collate_samples", "csv_name", "generate_shapes",
+    "load_imagenet_classes", "load_shapes", "union_mask", "write_folder",
+]
