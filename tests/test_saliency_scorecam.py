@@ -232,6 +232,7 @@ def test_planted_object_gets_the_saliency_mass():
     assert context[0, box[0], box[1]].sum() / context[0].sum() < 0.1
 
 
+@pytest.mark.slow
 def test_resnet18_fast_equals_reference():
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(12)
