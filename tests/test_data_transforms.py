@@ -144,7 +144,7 @@ def _red_mask(tensor, pre):
     ((257, 257), (10, 10, 90, 200)),  # square
     ((480, 211), (0, 20, 240, 211)),  # touches the border: part is cropped away
 ])
-@pytest.mark.parametrize("resize, crop", [(256, 224), (73, 64), (64, 64)])
+@pytest.mark.parametrize("resize, crop", [(256, 224), (73, 64), (64, 64), (50, 64)])  # last: crop pads
 def test_corrected_box_covers_exactly_the_drawn_rectangle(size, box, resize, crop):
     pre = Preprocess.corrected(resize, crop, IMAGENET_MEAN, IMAGENET_STD)
     image = _rectangle_image(*size, box)
