@@ -125,7 +125,7 @@ def test_loader_finds_exactly_what_was_written(tmp_path, layout):
 
 def test_parity_preprocess_on_the_real_layout(tmp_path):
     fx = make_imagenet_val(tmp_path / "imagenet", defects=False)
-    pre = Preprocess.parity(64)
+    pre = Preprocess.for_parity(64)
     ds = ImageNetVal(fx.root, preprocess=pre)
     sample = ds[0]
     assert sample.image.shape == (3, 64, 64)

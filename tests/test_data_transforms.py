@@ -37,7 +37,7 @@ def spec_parity_box(box, W0, H0, S):
 # ---- presets ----------------------------------------------------------------------------------------
 
 def test_parity_preset_uses_cifar_stats_and_resize_equal_crop():
-    pre = Preprocess.parity(224)
+    pre = Preprocess.for_parity(224)
     assert pre.parity is True
     assert (pre.resize, pre.crop) == (224, 224)
     assert pre.mean == CIFAR10_MEAN and pre.std == CIFAR10_STD
@@ -80,7 +80,7 @@ def test_apply_image_matches_torchvision_eval_transform():
 def test_parity_box_landscape_by_hand():
     # 500x375, S=224: newW = int(224*500/375) = 298, offset (298-224)//2 = 37.
     # x: int(10*298/500)=5 -> -32 -> 0; int(300*298/500)=178 -> 141. y: int(20*224/375)=11; int(400*224/375)=238.
-    boxes = Preprocess.parity(224).apply_boxes(torch.tensor([[10, 20, 300, 400]]), 500, 375)
+    boxes = Preprocess.for_parity(224).apply_boxes(torch.tensor([[10, 20, 300, 400]]), 500, 375)
     assert boxes.tolist() == [[0, 11, 141, 238]]  # ymax 238 > 224 stays: uppers are not clamped
     assert boxes.dtype == torch.int64
 
@@ -88,7 +88,7 @@ def test_parity_box_landscape_by_hand():
 def test_parity_box_portrait_by_hand():
     # 375x500, S=224: newH = int(224*500/375) = 298, offset 37 on y.
     # x: int(50*224/375)=29, int(200*224/375)=119. y: int(100*298/500)=59 -> 22; int(450*298/500)=268 -> 231.
-    boxes = Preprocess.parity(224).apply_boxes(torch.tensor([[50, 100, 200, 450]]), 375, 500)
+    boxes = Preprocess.for_parity(224).apply_boxes(torch.tensor([[50, 100, 200, 450]]), 375, 500)
     assert boxes.tolist() == [[29, 22, 119, 231]]
 
 
@@ -99,7 +99,7 @@ def test_parity_box_odd_margin_floors_where_torchvision_rounds():
     assert center_crop_offset(151, 100) == 26
     # x: int(120*151/303)=int(59.80)=59 -> 34; int(201*151/303)=int(100.17)=100 -> 75. y: scale 0.5, no crop.
     box = torch.tensor([[120, 10, 201, 190]])
-    assert Preprocess.parity(100).apply_boxes(box, 303, 200).tolist() == [[34, 5, 75, 95]]
+    assert Preprocess.for_parity(100).apply_boxes(box, 303, 200).tolist() == [[34, 5, 75, 95]]
     # Corrected: 59.80 - 26 = 33.80 -> 34; 100.17 - 26 = 74.17 -> 74: one pixel left of the parity box.
     corrected = Preprocess.corrected(100, 100, CIFAR10_MEAN, CIFAR10_STD).apply_boxes(box, 303, 200)
     assert corrected.tolist() == [[34, 5, 74, 95]]
@@ -107,7 +107,7 @@ def test_parity_box_odd_margin_floors_where_torchvision_rounds():
 
 def test_parity_clamps_negatives_only():
     # A box entirely left of the crop collapses to xmin = xmax = 0; a box past the right edge keeps its xmax.
-    boxes = Preprocess.parity(100).apply_boxes(torch.tensor([[0, 0, 20, 50], [280, 0, 300, 50]]), 300, 100)
+    boxes = Preprocess.for_parity(100).apply_boxes(torch.tensor([[0, 0, 20, 50], [280, 0, 300, 50]]), 300, 100)
     assert boxes.tolist() == [[0, 0, 0, 50], [180, 0, 200, 50]]
 
 
@@ -119,7 +119,7 @@ def test_parity_boxes_follow_the_spec_literally(W0, H0, S, data):
     x1 = data.draw(st.integers(x0 + 1, W0))
     y0 = data.draw(st.integers(0, H0 - 1))
     y1 = data.draw(st.integers(y0 + 1, H0))
-    got = Preprocess.parity(S).apply_boxes(torch.tensor([[x0, y0, x1, y1]]), W0, H0)
+    got = Preprocess.for_parity(S).apply_boxes(torch.tensor([[x0, y0, x1, y1]]), W0, H0)
     assert got.tolist() == [spec_parity_box((x0, y0, x1, y1), W0, H0, S)]
 
 
@@ -163,7 +163,7 @@ def test_corrected_box_covers_exactly_the_drawn_rectangle(size, box, resize, cro
 
 def test_parity_box_is_near_the_drawn_rectangle():
     # The parity recipe floors, so it may sit a pixel or two off, never more.
-    pre = Preprocess.parity(224)
+    pre = Preprocess.for_parity(224)
     image = _rectangle_image(303, 200, (100, 30, 220, 180))
     tensor, boxes = pre.apply(image, torch.tensor([[100, 30, 220, 180]]))
     red = _red_mask(tensor, pre)

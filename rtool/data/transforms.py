@@ -41,22 +41,6 @@ def center_crop_offset(new: int, crop: int) -> int:
     return int(round((new - crop) / 2.0))
 
 
-class _ParityFlag:
-    """Lets `Preprocess.parity(S)` build the parity preset while `pre.parity` reads the instance's flag.
-
-    A data descriptor installed after the dataclass is built: the generated __init__ stores the field
-    through __set__, instance access reads it back, and class access returns the preset constructor.
-    """
-
-    def __get__(self, obj, owner):
-        if obj is None:
-            return owner._parity_preset
-        return obj.__dict__["parity"]
-
-    def __set__(self, obj, value) -> None:
-        obj.__dict__["parity"] = bool(value)
-
-
 @dataclass(frozen=True)
 class Preprocess:
     resize: int
@@ -80,7 +64,7 @@ class Preprocess:
             raise UsageError(f"preprocess std={self.std!r}: expected positive values")
 
     @classmethod
-    def _parity_preset(cls, size: int) -> "Preprocess":
+    def for_parity(cls, size: int) -> "Preprocess":
         """The authors' pipeline: Resize(S) -> CenterCrop(S), CIFAR-10 statistics, integer box recipe."""
         return cls(resize=size, crop=size, mean=CIFAR10_MEAN, std=CIFAR10_STD, parity=True)
 
@@ -132,6 +116,3 @@ class Preprocess:
         xmin, ymin, xmax, ymax = box
         sx, sy = new_w / width, new_h / height
         return [edge(xmin, sx, left), edge(ymin, sy, top), edge(xmax, sx, left), edge(ymax, sy, top)]
-
-
-Preprocess.parity = _ParityFlag()
