@@ -133,10 +133,12 @@ def score_dataset(model: nn.Module, layer: nn.Module, dataset, settings: ScoreSe
     images = ImageScores.concat([ImageScores.from_record(s["images"]) for s in merged])
     classes = class_scores(images, class_names)
     ranking, flagged = rank_and_flag(classes, settings.threshold, settings.bottom_k)
-    stats = {}
+    stats: dict[str, float] = {}
     for shard in merged:
         for k, v in shard["stats"].items():
             stats[k] = stats.get(k, 0.0) + v
+    if stats.get("channels_total"):  # ratios do not add up over steps: recompute from the counts
+        stats["skip_fraction"] = 1.0 - stats["channels_evaluated"] / stats["channels_total"]
     return ScoreResult(images=images, classes=classes, ranking=ranking, flagged=flagged,
                        threshold=settings.threshold, bottom_k=settings.bottom_k,
                        config={**asdict(settings), **(identity or {})}, stats=stats,
