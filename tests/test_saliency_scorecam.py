@@ -153,6 +153,16 @@ def test_channels_last_on_and_off_agree_and_model_is_restored():
     assert not model[2]._forward_hooks
 
 
+def test_works_inside_a_callers_inference_mode():
+    model = small_cnn(seed=15)
+    images, targets = images_and_targets(count=2, size=(16, 16))
+    outside = score_cam(model, model[2], images, targets).maps
+    with torch.inference_mode():
+        inside = score_cam(model, model[2], images, targets).maps
+    assert torch.equal(torch.nan_to_num(outside, nan=-1.0), torch.nan_to_num(inside, nan=-1.0))
+    assert model[2].weight.is_contiguous() and not model[2].weight.is_inference()
+
+
 def test_constant_combined_map_is_nan_in_both_paths():
     model = small_cnn(seed=7, other_bias=-100.0)  # every channel of the hooked conv is all-negative
     images, targets = images_and_targets(count=2, size=(20, 20))

@@ -177,7 +177,9 @@ def score_cam(
     parity skips ReLU(A_k) == 0, minmax skips constant maps; (c) (image, channel) pairs of all B images
     are packed into masked batches of `batch_size` rows, each with its own target. Approximations only when
     asked: autocast="bf16" runs the masked passes in bfloat16; top_k keeps the k channels with the largest mean
-    activation per image. `progress(n)` is called with the number of masked rows finished at each step
+    activation per image. Parity maps match score_cam_reference to ~1e-6; minmax maps carry float round-off
+    of order ulp(|A_k|) / range_k (as the plain formula does), so maps with a large offset and a tiny range agree
+    less closely. `progress(n)` is called with the number of masked rows finished at each step
     (tqdm's `update` fits). The model must be in eval mode; its mode is not changed, and its 4-D weights are
     put in channels_last only for the duration of the call when `channels_last` is set.
     """
