@@ -52,8 +52,8 @@ def parse_class_list(text: str | None) -> tuple[int, ...] | None:
               help="Approximate Score-CAM with the k most active channels per image.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.3, show_default=True,
               help="Flag classes with CRS below this.")
-@click.option("--bottom-k", type=click.IntRange(min=0), default=25, show_default=True,
-              help="Also flag the k lowest classes.")
+@click.option("--bottom-k", type=click.IntRange(min=0),
+              help="Also flag the k lowest classes (default: 2.5% of the classes, rounded up: 25 on ImageNet).")
 @click.option("--probe", is_flag=True, help="Hide the boxes of flagged classes and count what is still recognised.")
 @click.option("--probe-all", is_flag=True, help="Probe every class (for comparison with the flagged ones).")
 @click.option("--planted", help="shapes: comma-separated classes that carry the cue (default 1,4,7).")

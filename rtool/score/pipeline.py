@@ -5,6 +5,7 @@ atomically when an output directory is given, and reused on a rerun, so an inter
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -32,7 +33,11 @@ class ScoreSettings:
     images_per_step: int = 8
     shard_size: int = 64
     threshold: float = 0.3
-    bottom_k: int = 25
+    bottom_k: int | None = None  # None: 2.5% of the classes, rounded up (25 of ImageNet's 1000)
+
+
+def default_bottom_k(num_classes: int) -> int:
+    return math.ceil(0.025 * num_classes)
 
 
 def model_fingerprint(model: nn.Module) -> str:
@@ -132,7 +137,8 @@ def score_dataset(model: nn.Module, layer: nn.Module, dataset, settings: ScoreSe
         return None
     images = ImageScores.concat([ImageScores.from_record(s["images"]) for s in merged])
     classes = class_scores(images, class_names)
-    ranking, flagged = rank_and_flag(classes, settings.threshold, settings.bottom_k)
+    bottom_k = default_bottom_k(len(classes)) if settings.bottom_k is None else settings.bottom_k
+    ranking, flagged = rank_and_flag(classes, settings.threshold, bottom_k)
     stats: dict[str, float] = {}
     for shard in merged:
         for k, v in shard["stats"].items():
@@ -140,6 +146,6 @@ def score_dataset(model: nn.Module, layer: nn.Module, dataset, settings: ScoreSe
     if stats.get("channels_total"):  # ratios do not add up over steps: recompute from the counts
         stats["skip_fraction"] = 1.0 - stats["channels_evaluated"] / stats["channels_total"]
     return ScoreResult(images=images, classes=classes, ranking=ranking, flagged=flagged,
-                       threshold=settings.threshold, bottom_k=settings.bottom_k,
+                       threshold=settings.threshold, bottom_k=bottom_k,
                        config={**asdict(settings), **(identity or {})}, stats=stats,
                        skipped=list(getattr(dataset, "skipped", [])))
