@@ -13,6 +13,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from rtool.data.annotations import Annotation, AnnotationError, read_voc_xml
 from rtool.data.sample import BoxSample
 from rtool.data.transforms import Preprocess
 from rtool.errors import UsageError
@@ -85,3 +86,19 @@ class BoxDataset(Dataset):
 
     def skip(self, key: str, reason: str) -> None:
         self.skipped.append((key, reason))
+
+    def read_annotation(self, key: str, xml: Path | None, missing: str) -> Annotation | None:
+        """The boxes XML of item `key`, or None after recording why the item is skipped (`missing` when the
+        file is absent, else the parse problem or "no boxes")."""
+        if xml is None or not xml.is_file():
+            self.skip(key, missing)
+            return None
+        try:
+            annotation = read_voc_xml(xml)
+        except AnnotationError as err:
+            self.skip(key, f"{xml.name}: {err}")
+            return None
+        if not annotation.objects:
+            self.skip(key, f"{xml.name}: no boxes")
+            return None
+        return annotation

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from rtool.data.annotations import AnnotationError, box_problem, read_voc_xml
+from rtool.data.annotations import box_problem
 from rtool.data.base import BoxDataset, Entry, existing_dir
 from rtool.data.transforms import Preprocess
 from rtool.errors import UsageError
@@ -34,18 +34,10 @@ class BoxFolder(BoxDataset):
             path = Path(path_str)
             key = path.relative_to(self.root).as_posix()
             xml = path.with_suffix(".xml")
-            if not xml.is_file():
-                self.skip(key, "no XML beside the image")
-                continue
-            try:
-                annotation = read_voc_xml(xml)
-            except AnnotationError as err:
-                self.skip(key, f"{xml.name}: {err}")
+            annotation = self.read_annotation(key, xml, "no XML beside the image")
+            if annotation is None:
                 continue
             boxes = [(x0 - shift, y0 - shift, x1, y1) for x0, y0, x1, y1 in (o.box for o in annotation.objects)]
-            if not boxes:
-                self.skip(key, f"{xml.name}: no boxes")
-                continue
             problem = next((p for p in (box_problem(b, annotation.width, annotation.height) for b in boxes) if p), None)
             if problem:
                 self.skip(key, problem)

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import torch
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from rtool.data.annotations import AnnotationError, box_problem, read_voc_xml
+from rtool.data.annotations import box_problem
 from rtool.data.base import BoxDataset, Entry, existing_dir, read_image_size
 from rtool.data.imagenet_classes import ImageNetClasses, load_imagenet_classes
 from rtool.data.transforms import Preprocess
@@ -131,17 +131,8 @@ class ImageNetVal(BoxDataset):
                 if self._full(per_class, label):
                     break
                 key = image.relative_to(self.root).as_posix()
-                xml = self._find_xml(image)
-                if xml is None:
-                    self.skip(key, "no bbox XML")
-                    continue
-                try:
-                    annotation = read_voc_xml(xml)
-                except AnnotationError as err:
-                    self.skip(key, f"{xml.name}: {err}")
-                    continue
-                if not annotation.objects:
-                    self.skip(key, f"{xml.name}: no boxes")
+                annotation = self.read_annotation(key, self._find_xml(image), "no bbox XML")
+                if annotation is None:
                     continue
                 size = (annotation.width, annotation.height) if annotation.width else None
                 self._add(per_class, image, label, [o.box for o in annotation.objects], size, key)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from rtool.data.annotations import AnnotationError, box_problem, read_voc_xml
+from rtool.data.annotations import box_problem
 from rtool.data.base import BoxDataset, Entry, existing_dir
 from rtool.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from rtool.errors import UsageError
@@ -62,16 +62,8 @@ class VOCPairs(BoxDataset):
             if not image.is_file():
                 self.skip(key, "image file missing")
                 continue
-            if not xml.is_file():
-                self.skip(key, "no annotation XML")
-                continue
-            try:
-                annotation = read_voc_xml(xml)
-            except AnnotationError as err:
-                self.skip(key, f"{xml.name}: {err}")
-                continue
-            if not annotation.objects:
-                self.skip(key, f"{xml.name}: no boxes")
+            annotation = self.read_annotation(key, xml, "no annotation XML")
+            if annotation is None:
                 continue
             by_class: dict[int, list[tuple[int, int, int, int]]] = {}
             difficult_only: set[int] = set()
