@@ -169,3 +169,17 @@ def test_corrupt_image_is_named_and_earlier_results_survive(tmp_path):
 
 def test_parity_rejects_approximations():
     assert_one_line_error(rtool("score", "--parity", "--precision", "bf16"), "--parity")
+
+
+@pytest.mark.parametrize("method", ["gradcampp", "smoothgradcampp"])
+def test_other_saliency_methods_run_end_to_end(tmp_path, method):
+    fx = make_imagenet_val(tmp_path / "imagenet", defects=False)
+    result = rtool("--quiet", "--out", tmp_path / "out", "score", "--dataset", "imagenet", "--data-dir", fx.root,
+                   "--bbox-dir", fx.bbox_dir, "--model", "shapes_cnn", "--num-classes", "1000", "--image-size", "64",
+                   "--saliency", method, "--parity", "--overlays", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["config"]["method"] == method
+    assert summary["counts"]["images"] == len(fx.images)
+    rows = read_classes(tmp_path / "out" / "classes.csv")
+    assert all(0.0 <= float(r["crs"]) <= 1.0 for r in rows)
