@@ -26,6 +26,14 @@ def sources(pattern: str) -> list[str]:
     return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern), recursive=True))
 
 
+def pip_cuda_include_dirs() -> list[str]:
+    """Headers of the nvidia-* wheels a CUDA build of torch brings (cusparse.h, cublas_v2.h, ...), for
+    toolkits that ship only the compiler and runtime."""
+    import site
+
+    return sorted(d for base in site.getsitepackages() for d in glob.glob(os.path.join(base, "nvidia", "*", "include")))
+
+
 def extension():
     cpp = [s for s in sources("csrc/**/*.cpp") if "/cuda/" not in s]
     cxx_flags = ["-O3", "-std=c++20", "-DRTOOL_PYTHON_MODULE"]
@@ -36,6 +44,7 @@ def extension():
     return CUDAExtension(
         "rtool._C",
         cpp + cuda,
+        include_dirs=pip_cuda_include_dirs(),
         define_macros=[("RTOOL_WITH_CUDA", None)],
         extra_compile_args={"cxx": cxx_flags + ["-fopenmp"], "nvcc": ["-O3", "-std=c++20", "-DRTOOL_WITH_CUDA"]},
         extra_link_args=["-fopenmp"],
