@@ -41,8 +41,8 @@ def parse_class_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--image-size", type=click.IntRange(min=8), help="Input side S (default: the model's crop size).")
 @click.option("--class-weight", type=click.Choice(["softmax", "sigmoid"]),
               help="Score-CAM channel weight (default: sigmoid for voc, softmax otherwise).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Masked images per forward pass (Score-CAM).")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Masked images per forward pass (Score-CAM; default: sized to the input and the device).")
 @click.option("--images-per-step", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--shard-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Images per resumable shard.")
@@ -82,8 +82,9 @@ def score(opts: GlobalOptions, dataset, data_dir, bbox_dir, voc_year, image_set,
 
     options: dict = {}
     if saliency == "scorecam":
-        options = {"batch_size": batch_size,
-                   "weight": class_weight or ("sigmoid" if dataset == "voc" else "softmax")}
+        options = {"weight": class_weight or ("sigmoid" if dataset == "voc" else "softmax")}
+        if batch_size:
+            options["batch_size"] = batch_size
         if precision == "bf16":
             options["autocast"] = "bf16"
         if top_k_channels:

@@ -71,6 +71,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# Masked rows per forward pass when the caller does not say. On this 2-core CPU both resnet18 at 224 and the
+# 64x64 shapes CNN run fastest at 64-128 rows (larger batches spill the caches; see bench/README.md); a GPU
+# wants more rows to fill its cores.
+AUTO_BATCH_SIZE = {"cpu": 128, "cuda": 256}
+
+
+def auto_batch_size(images: torch.Tensor) -> int:
+    """Rows per masked forward pass for images on their device."""
+    return AUTO_BATCH_SIZE.get(images.device.type, AUTO_BATCH_SIZE["cpu"])
+
+
 def _check_options(mode: str, weight: str, batch_size: int, autocast: str | None, top_k: int | None) -> None:
     if mode not in SCORECAM_MODES:
         raise UsageError(f"Score-CAM mode {mode!r} is unknown; expected one of {', '.join(SCORECAM_MODES)}")
@@ -153,7 +164,7 @@ def score_cam(
     targets: torch.Tensor,
     *,
     mode: str = "parity",
-    batch_size: int = 256,
+    batch_size: int | None = None,
     skip_zero_channels: bool = True,
     weight: str = "softmax",
     autocast: str | None = None,
@@ -175,7 +186,7 @@ def score_cam(
     (parity: U(sum_k w_k/d_k ReLU A_k); minmax: U(sum_k w_k/(r_k+eps) (A_k - m_k)), the min shift m_k kept,
     ReLU applied after); (b) pairs whose mask is identically zero are not forwarded (skip_zero_channels):
     parity skips ReLU(A_k) == 0, minmax skips constant maps; (c) (image, channel) pairs of all B images
-    are packed into masked batches of `batch_size` rows, each with its own target. Approximations only when
+    are packed into masked batches of `batch_size` rows (None: auto_batch_size), each with its own target. Approximations only when
     asked: autocast="bf16" runs the masked passes in bfloat16; top_k keeps the k channels with the largest mean
     activation per image. Parity maps match score_cam_reference to ~1e-6; minmax maps carry float round-off
     of order ulp(|A_k|) / range_k (as the plain formula does), so maps with a large offset and a tiny range agree
@@ -183,6 +194,8 @@ def score_cam(
     (tqdm's `update` fits). The model must be in eval mode; its mode is not changed, and its 4-D weights are
     put in channels_last only for the duration of the call when `channels_last` is set.
     """
+    if batch_size is None:
+        batch_size = auto_batch_size(images)
     _check_options(mode, weight, batch_size, autocast, top_k)
     check_model_and_layer(model, layer)
     targets = check_images_and_targets(images, targets)
