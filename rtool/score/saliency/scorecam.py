@@ -71,10 +71,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-# Masked rows per forward pass when the caller does not say. On this 2-core CPU both resnet18 at 224 and the
-# 64x64 shapes CNN run fastest at 64-128 rows (larger batches spill the caches; see bench/README.md); a GPU
-# wants more rows to fill its cores.
-AUTO_BATCH_SIZE = {"cpu": 128, "cuda": 256}
+# Masked rows per forward pass when the caller does not say. On this 2-core CPU, 32 rows was fastest or tied
+# for resnet18 and resnet50 at 224 and the 64x64 shapes CNN (larger batches spill the caches; resnet50: 71 s
+# per image at 32 rows, 78 s at 128, 84 s at 256; bench/README.md). A GPU wants more rows to fill its cores.
+AUTO_BATCH_SIZE = {"cpu": 32, "cuda": 256}
 
 
 def auto_batch_size(images: torch.Tensor) -> int:
