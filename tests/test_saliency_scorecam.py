@@ -1,4 +1,5 @@
 """Score-CAM: the fast batched path vs the authors' plain loop, corrected masks, skipping, packing, planted truth."""
+import warnings
 import pytest
 import torch
 import torch.nn.functional as F
@@ -293,3 +294,21 @@ def test_bad_input_is_a_usage_error(call, message):
     assert message in str(info.value)
     assert "\n" not in str(info.value)
     assert not model[2]._forward_hooks and not model[5]._forward_hooks
+
+
+@pytest.mark.slow
+def test_compiled_masked_passes_give_the_eager_maps():
+    from rtool.score.saliency.scorecam import score_cam as fast_score_cam
+
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 12, 3, stride=2),
+                                torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(12, 5)).eval()
+    images = torch.randn(3, 3, 20, 20)
+    targets = torch.tensor([0, 3, 4])
+    eager = fast_score_cam(model, model[2], images, targets, batch_size=16)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="torch.compile failed")  # a silent eager fallback is a failure
+        compiled = fast_score_cam(model, model[2], images, targets, batch_size=16, compile=True)  # last batch padded
+    torch.testing.assert_close(compiled.maps, eager.maps, atol=1e-5, rtol=0, equal_nan=True)
+    assert compiled.channels_evaluated == eager.channels_evaluated

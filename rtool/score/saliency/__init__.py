@@ -18,7 +18,7 @@ from rtool.score.saliency.scorecam import ScoreCamResult, score_cam, score_cam_r
 SALIENCY_METHODS = ("scorecam", "gradcampp", "smoothgradcampp")
 
 _OPTIONS = {
-    "scorecam": {"mode", "batch_size", "skip_zero_channels", "weight", "autocast", "top_k", "channels_last", "progress"},
+    "scorecam": {"mode", "batch_size", "skip_zero_channels", "weight", "autocast", "top_k", "channels_last", "compile", "progress"},
     "gradcampp": {"batch_size"},
     "smoothgradcampp": {"n_samples", "std_spread", "seed", "batch_size"},
 }

@@ -6,7 +6,10 @@ upsampled once (bilinear resize is linear); channels whose mask is identically z
 """
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -80,6 +83,43 @@ AUTO_BATCH_SIZE = {"cpu": 32, "cuda": 256}
 def auto_batch_size(images: torch.Tensor) -> int:
     """Rows per masked forward pass for images on their device."""
     return AUTO_BATCH_SIZE.get(images.device.type, AUTO_BATCH_SIZE["cpu"])
+
+
+_COMPILED: "weakref.WeakKeyDictionary[nn.Module, Callable]" = weakref.WeakKeyDictionary()
+
+
+class FixedBatchForward:
+    """The model compiled once per process (torch.compile, static shapes) for the masked passes.
+
+    Every call runs at exactly `batch_size` rows: a shorter last batch is padded with zeros and the padding's
+    logits dropped, so one graph serves the whole run. If compilation fails, the eager model is used instead.
+    """
+
+    def __init__(self, model: nn.Module, batch_size: int) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        if model not in _COMPILED:
+            _COMPILED[model] = torch.compile(model, dynamic=False)
+        self.compiled = _COMPILED[model]
+
+    def __call__(self, masked: torch.Tensor) -> torch.Tensor:
+        rows = masked.shape[0]
+        if rows < self.batch_size:
+            padding = masked.new_zeros((self.batch_size - rows, *masked.shape[1:]))
+            masked = torch.cat([masked, padding]).contiguous(memory_format=_layout_of(masked))
+        try:
+            return self.compiled(masked)[:rows]
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back to eager, same maps
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); Score-CAM runs eager", stacklevel=2)
+            _COMPILED[self.model] = self.model
+            self.compiled = self.model
+            return self.model(masked)[:rows]
+
+
+def _layout_of(tensor: torch.Tensor) -> torch.memory_format:
+    if not tensor.is_contiguous() and tensor.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def _check_options(mode: str, weight: str, batch_size: int, autocast: str | None, top_k: int | None) -> None:
@@ -170,6 +210,7 @@ def score_cam(
     autocast: str | None = None,
     top_k: int | None = None,
     channels_last: bool = True,
+    compile: bool = False,
     progress: Callable[[int], object] | None = None,
 ) -> ScoreCamResult:
     """Score-CAM maps of `images` [B, 3, H, W] for their `targets` [B], explained at `layer`'s output.
@@ -188,7 +229,9 @@ def score_cam(
     parity skips ReLU(A_k) == 0, minmax skips constant maps; (c) (image, channel) pairs of all B images
     are packed into masked batches of `batch_size` rows (None: auto_batch_size), each with its own target. Approximations only when
     asked: autocast="bf16" runs the masked passes in bfloat16; top_k keeps the k channels with the largest mean
-    activation per image. Parity maps match score_cam_reference to ~1e-6; minmax maps carry float round-off
+    activation per image. `compile=True` runs the masked passes through torch.compile (one static-shape graph
+per model and process, ~17 s to build for resnet50 on 2 CPU cores, then 25-30 % faster; maps change at
+round-off level, ~2e-6). Parity maps match score_cam_reference to ~1e-6; minmax maps carry float round-off
     of order ulp(|A_k|) / range_k (as the plain formula does), so maps with a large offset and a tiny range agree
     less closely. `progress(n)` is called with the number of masked rows finished at each step
     (tqdm's `update` fits). The model must be in eval mode; its mode is not changed, and its 4-D weights are
@@ -223,6 +266,7 @@ def score_cam(
         coefficients = torch.zeros(activations.shape[:2], dtype=torch.float32, device=device)
         forward_batches = 0
         amp = torch.autocast(device.type, dtype=AUTOCAST_DTYPES[autocast]) if autocast else None
+        forward = FixedBatchForward(model, batch_size) if compile else model
         for first in range(0, pairs.shape[0], batch_size):
             rows = pairs[first:first + batch_size]
             _sync(device)
@@ -231,11 +275,8 @@ def score_cam(
             _sync(device)
             tock = time.perf_counter()
             row_targets = targets[rows[:, 0]]
-            if amp is not None:
-                with amp:
-                    logits = model(masked)
-            else:
-                logits = model(masked)
+            with amp if amp is not None else contextlib.nullcontext():
+                logits = forward(masked)
             scores = _class_scores(logits, row_targets, weight)
             if mode == "parity":
                 coefficient = scores / torch.where(ranges > 0, ranges, torch.ones_like(ranges))
