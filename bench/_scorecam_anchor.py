@@ -257,3 +257,42 @@ def environment() -> dict[str, object]:
     """What else was running: the 1-minute load average against the cores, and torch's thread count."""
     return {"loadavg_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads()}
+
+
+def summarize(path: str) -> str:
+    """Markdown tables (as in bench/README.md) from a `--benchmark-json` file of these benchmarks."""
+    import json
+
+    runs = json.load(open(path))["benchmarks"]
+    lines: list[str] = []
+    by_group: dict[str, list[dict]] = {}
+    for run in runs:
+        by_group.setdefault(run["group"], []).append(run)
+    for group, members in by_group.items():
+        if not group.startswith("scorecam "):
+            continue
+        variants = group.startswith("scorecam variants")
+        base = next((m for m in members if m["param"].endswith("rtool") or m["extra_info"].get("is_default")),
+                    members[0])
+        lines += [f"\n{group}\n", "| case | s / image (min) | x rtool default | to paired floor | evaluated / total "
+                  "| masks s | forward s | other s | max abs diff | load |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for m in sorted(members, key=lambda m: m["stats"]["min"]):
+            e = m["extra_info"]
+            name = m["param"].split("-", 2)[-1] if not variants else m["param"].split("-")[-1]
+
+            def num(key, fmt="{:.3g}"):
+                return fmt.format(e[key]) if e.get(key) is not None else "–"
+
+            diff = e.get("max_abs_diff_vs_reference", e.get("sanity_max_abs_diff_vs_reference"))
+            lines.append(
+                f"| {name} | {m['stats']['min'] / e['images']:.3g} | {m['stats']['min'] / base['stats']['min']:.2f} "
+                f"| {num('ratio_to_floor', '{:.3f}')} | {e.get('channels_evaluated', '–')} / {e.get('channels_total', '–')} "
+                f"| {num('seconds_masks')} | {num('seconds_forward')} | {num('seconds_other')} "
+                f"| {'–' if diff is None else f'{diff:.2g}'} | {e.get('loadavg_1min', '–')} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(summarize(sys.argv[1]))
