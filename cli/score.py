@@ -13,11 +13,6 @@ from rtool.score.inputs import DATASETS, DataRequest, ModelRequest, prepare_inpu
 from rtool_cli.context import GlobalOptions, pass_options
 
 
-# From this many images a Score-CAM run lasts long enough for torch.compile's build (~20 s) to pay off
-# (25-30 % faster masked passes on CPU, bench/README.md).
-COMPILE_FROM_IMAGES = 1000
-
-
 def parse_class_list(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -55,8 +50,8 @@ def parse_class_list(text: str | None) -> tuple[int, ...] | None:
               help="bf16 approximates the masked passes (not for parity runs).")
 @click.option("--top-k-channels", type=click.IntRange(min=1),
               help="Approximate Score-CAM with the k most active channels per image.")
-@click.option("--compile/--no-compile", "compile_model", default=None,
-              help="torch.compile the masked passes (default: on from 1000 images, where the ~20 s build pays off).")
+@click.option("--compile", "compile_model", is_flag=True,
+              help="Experimental: torch.compile the masked passes (see bench/README.md before using it).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.3, show_default=True,
               help="Flag classes with CRS below this.")
 @click.option("--bottom-k", type=click.IntRange(min=0),
@@ -96,8 +91,6 @@ def score(opts: GlobalOptions, dataset, data_dir, bbox_dir, voc_year, image_set,
             options["autocast"] = "bf16"
         if top_k_channels:
             options["top_k"] = top_k_channels
-        if compile_model is None:
-            compile_model = len(inputs.dataset) >= COMPILE_FROM_IMAGES
         if compile_model:
             options["compile"] = True
     elif saliency == "smoothgradcampp":
