@@ -208,27 +208,6 @@ class ForwardFloor:
         return middle - start, time.perf_counter() - middle
 
 
-class FixedBatchCompiled(nn.Module):
-    """`model` whose masked passes run through torch.compile; the clean pass stays eager.
-
-    score_cam hooks the target layer for its clean pass only. A compiled graph does not see a hook added after
-    it was traced, so calls made while the layer carries a forward hook go to the eager model. Shapes are
-    static (dynamic=False): one graph for the full batch and one for the last, partial batch.
-    """
-
-    def __init__(self, model: nn.Module, layer: nn.Module):
-        super().__init__()
-        self.model = model
-        self.layer = layer
-        self.compiled = torch.compile(model, dynamic=False)
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.layer._forward_hooks:
-            return self.model(x)
-        return self.compiled(x)
-
-
 def gradcam_maps(case: Case, batch_size: int | None = None) -> torch.Tensor:
     """pytorch-grad-cam's ScoreCAM on the case, as a user would call it (its default batch of 16): [B, H, W]."""
     from pytorch_grad_cam import ScoreCAM
