@@ -74,9 +74,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-# Masked rows per forward pass when the caller does not say. On this 2-core CPU, 32 rows was fastest or tied
-# for resnet18 and resnet50 at 224 and the 64x64 shapes CNN (larger batches spill the caches; resnet50: 71 s
-# per image at 32 rows, 78 s at 128, 84 s at 256; bench/README.md). A GPU wants more rows to fill its cores.
+# Masked rows per forward pass when the caller does not say. On this 2-core CPU, 32 rows was fastest for
+# resnet18 (14-19 % faster than 128) and resnet50 (9-10 %) at 224; the 64x64 shapes CNN prefers 64-128 rows and
+# is 1-12 % slower at 32 (bench/README.md). The resnets dominate real runs. A GPU wants more rows.
 AUTO_BATCH_SIZE = {"cpu": 32, "cuda": 256}
 
 
