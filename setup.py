@@ -15,6 +15,18 @@ from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtensio
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
+def sources_fingerprint() -> str:
+    """rtool/_sources.py's fingerprint of csrc/, baked into the build (a checkout then tells a stale build)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rtool_sources", os.path.join(ROOT, "rtool", "_sources.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from pathlib import Path
+
+    return module.sources_hash(Path(ROOT) / "csrc")
+
+
 def want_cuda() -> bool:
     flag = os.environ.get("RTOOL_WITH_CUDA", "").strip()
     if flag in ("0", "1"):
@@ -36,7 +48,7 @@ def pip_cuda_include_dirs() -> list[str]:
 
 def extension():
     cpp = [s for s in sources("csrc/**/*.cpp") if "/cuda/" not in s]
-    cxx_flags = ["-O3", "-std=c++20", "-DRTOOL_PYTHON_MODULE"]
+    cxx_flags = ["-O3", "-std=c++20", "-DRTOOL_PYTHON_MODULE", f"-DRTOOL_SOURCES_HASH={sources_fingerprint()}"]
     if not want_cuda():
         return CppExtension("rtool._C", cpp, extra_compile_args={"cxx": cxx_flags + ["-fopenmp"]},
                             extra_link_args=["-fopenmp"])

@@ -6,10 +6,21 @@
 
 #ifdef RTOOL_PYTHON_MODULE
 #include <Python.h>
-// `import rtool._C` loads this shared library, which runs the static registrations below.
+#ifndef RTOOL_SOURCES_HASH
+#define RTOOL_SOURCES_HASH unknown
+#endif
+#define RTOOL_STRINGIFY_(x) #x
+#define RTOOL_STRINGIFY(x) RTOOL_STRINGIFY_(x)
+// `import rtool._C` loads this shared library, which runs the static registrations below. SOURCES_HASH is the
+// fingerprint of csrc/ at build time (rtool/_sources.py), so a source checkout can tell a stale build.
 extern "C" PyObject* PyInit__C(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
-  return PyModule_Create(&module_def);
+  PyObject* module = PyModule_Create(&module_def);
+  if (module != nullptr && PyModule_AddStringConstant(module, "SOURCES_HASH", RTOOL_STRINGIFY(RTOOL_SOURCES_HASH)) != 0) {
+    Py_DECREF(module);
+    return nullptr;
+  }
+  return module;
 }
 #endif
 

@@ -20,6 +20,9 @@ def environment_report() -> dict[str, str]:
     ops = "loaded" if _library.operators_loaded() else f"NOT loaded ({_library.LOAD_ERROR})"
     if _library.operators_loaded():
         ops += f" ({', '.join(sorted(_registered_ops()))})"
+        stale = _library.stale_reason()
+        if stale:
+            ops += f"; STALE: {stale}, rebuild with `{_library.REBUILD}`"
     return {
         "rtool": rtool.__version__,
         "torch": torch.__version__,

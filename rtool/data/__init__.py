@@ -1,10 +1,14 @@
 """Datasets for the analyses: real formats (ImageNet val, Pascal VOC, user folders) and the embedded `shapes`.
 
-Every box dataset yields `BoxSample`s and exposes `class_names`, `mean`, `std` and `skipped`.
+Every box dataset follows one protocol (rtool.data.protocol): `BoxSample` items, `class_names`, and where it
+can `keys`, `labels`, `mean`, `std`, `skipped`, `multi_label`.
 """
 from rtool.data.folder import BoxFolder
 from rtool.data.imagenet import ImageNetVal
 from rtool.data.imagenet_classes import ImageNetClasses, csv_name, load_imagenet_classes
+from rtool.data.protocol import (BoxDatasetLike, dataset_fingerprint, dataset_labels, is_multi_label, key_index,
+                                 normalisation, skipped_items)
+from rtool.data.request import BOX_DATASETS, DataRequest, open_box_dataset
 from rtool.data.sample import BoxBatch, BoxSample, box_area_fraction, collate_samples, union_mask
 from rtool.data.shapes import (ShapesConfig, ShapesData, ShapesDataset, channel_stats, generate_shapes, load_shapes,
                                write_folder)
@@ -12,6 +16,8 @@ from rtool.data.transforms import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAG
 from rtool.data.voc import VOC_CLASSES, VOCPairs
 
 __all__ = [
+    "BOX_DATASETS", "BoxDatasetLike", "DataRequest", "dataset_fingerprint", "dataset_labels", "is_multi_label",
+    "key_index", "normalisation", "open_box_dataset", "skipped_items",
     "BoxBatch", "BoxFolder", "BoxSample", "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD",
     "ImageNetClasses", "ImageNetVal", "Preprocess", "ShapesConfig", "ShapesData", "ShapesDataset", "VOCPairs",
     "VOC_CLASSES", "box_area_fraction", "channel_stats", "collate_samples", "csv_name", "generate_shapes",

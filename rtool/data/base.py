@@ -53,7 +53,10 @@ def existing_dir(path: Path | str, what: str) -> Path:
 
 
 class BoxDataset(Dataset):
-    """Base of ImageNetVal, VOCPairs and BoxFolder: subclasses fill `entries`, `class_names`, `skipped`."""
+    """Base of ImageNetVal, VOCPairs and BoxFolder (rtool.data.protocol): subclasses fill `entries`,
+    `class_names`, `skipped`."""
+
+    multi_label = False
 
     def __init__(self, preprocess: Preprocess) -> None:
         if not isinstance(preprocess, Preprocess):
@@ -74,6 +77,10 @@ class BoxDataset(Dataset):
     @property
     def labels(self) -> list[int]:
         return [entry.label for entry in self.entries]
+
+    @property
+    def keys(self) -> list[str]:
+        return [entry.key for entry in self.entries]
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -173,7 +173,10 @@ def channel_stats(data: ShapesData) -> tuple[tuple[float, float, float], tuple[f
 
 
 class ShapesDataset(Dataset):
-    """BoxSample view of ShapesData, normalised with the given (training split's) mean/std."""
+    """BoxSample view of ShapesData, normalised with the given (training split's) mean/std
+    (rtool.data.protocol)."""
+
+    multi_label = False
 
     def __init__(self, data: ShapesData, mean, std) -> None:
         self.data = data
@@ -192,6 +195,13 @@ class ShapesDataset(Dataset):
     def labels(self) -> list[int]:
         return self.data.labels.tolist()
 
+    @property
+    def keys(self) -> list[str]:
+        return [self._key(i) for i in range(len(self))]
+
+    def _key(self, index: int) -> str:
+        return f"{self._prefix}/{index:06d}"
+
     def __len__(self) -> int:
         return len(self.data)
 
@@ -200,7 +210,7 @@ class ShapesDataset(Dataset):
             raise IndexError(index)
         image = (self.data.images[index].to(torch.float32) / 255.0 - self._mean) / self._std
         return BoxSample(image=image, label=int(self.data.labels[index]), boxes=self.data.boxes[index].view(1, 4).clone(),
-                         key=f"{self._prefix}/{index:06d}")
+                         key=self._key(index))
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [..., 3, S, S] -> the float tensors this dataset yields (for fast batched use)."""

@@ -32,6 +32,8 @@ def find_voc_year_dir(root: Path, year: str) -> Path:
 
 
 class VOCPairs(BoxDataset):
+    multi_label = True  # VOC models score each class with its own sigmoid
+
     def __init__(self, root: str | Path, year: str = "2007", image_set: str = "val",
                  preprocess: Preprocess | None = None, skip_difficult: bool = True) -> None:
         super().__init__(preprocess if preprocess is not None

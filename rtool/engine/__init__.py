@@ -11,6 +11,7 @@ from rtool.engine.distributed import (
     shard_bounds,
 )
 from rtool.engine.hashing import canonical_json, stable_hash
+from rtool.engine.metrics import top_k_hits
 from rtool.engine.io import (
     atomic_path,
     atomic_save_torch,

@@ -28,8 +28,10 @@ def scorecam_masks(
     as range 0 (parity then divides by 1, minmax gives a zero mask).
     Returns masked [rows, Cin, H, W] (images' dtype; channels_last when images are) and ranges [rows]
     (float32, max - min of U before any eps or substitution).
+
+    Not differentiable: Score-CAM runs it under inference mode; a backward through it raises.
     """
-    require_operators()
+    require_operators("scorecam_masks")
     return torch.ops.rtool.scorecam_masks(images, activations, mode, channels, eps)
 
 
@@ -54,3 +56,13 @@ if operators_loaded():
         masked = images.new_empty((rows, *images.shape[1:])).contiguous(memory_format=layout)
         ranges = images.new_empty((rows,), dtype=torch.float32)
         return masked, ranges
+
+    def _scorecam_masks_setup(ctx, inputs, output) -> None:
+        pass
+
+    def _scorecam_masks_backward(ctx, grad_masked, grad_ranges):
+        raise RuntimeError("rtool::scorecam_masks is not differentiable (Score-CAM only forwards its masked "
+                           "images); detach its inputs or run it under torch.inference_mode()")
+
+    torch.library.register_autograd("rtool::scorecam_masks", _scorecam_masks_backward,
+                                    setup_context=_scorecam_masks_setup)

@@ -1,14 +1,15 @@
-"""Tables, figures and the HTML report. Analyses return results; this package (called by the CLI or a
-user's script) writes them: CSV/JSON for machines, PNG and HTML for people, every file atomically."""
-from rtool.report.score_figures import Overlay, dataset_key_index, plot_crs, write_overlays
-from rtool.report.score_files import write_classes_csv, write_score_outputs
-from rtool.report.score_html import render_score_html
-from rtool.report.score_summary import crs_statistics, score_summary
-from rtool.report.score_tables import (AUTHOR_COLUMNS, EXTRA_COLUMNS, IMAGE_CSV_COLUMNS, classes_csv_text,
-                                       format_lowest_table, images_csv_text)
+"""Tables, figures and HTML reports. Analyses return results; this package (called by the CLI or a user's
+script) writes them: CSV/JSON for machines, PNG and HTML for people, every file atomically.
+
+Shared by every analysis: `figures` (style, atomic PNGs), `html` (page skeleton, tables), `numbers` (how
+numbers are written), `outputs` (the output folder). Each analysis has its writers in `report/<analysis>/`.
+"""
+from rtool.report.figures import new_figure, save_figure
+from rtool.report.html import config_table, page, table
+from rtool.report.numbers import format_number, html_cell, jsonable, text_table
+from rtool.report.outputs import prepare_out_dir, remove_stale
 
 __all__ = [
-    "AUTHOR_COLUMNS", "EXTRA_COLUMNS", "IMAGE_CSV_COLUMNS", "Overlay", "classes_csv_text", "crs_statistics",
-    "dataset_key_index", "format_lowest_table", "images_csv_text", "plot_crs", "render_score_html",
-    "score_summary", "write_classes_csv", "write_overlays", "write_score_outputs",
+    "config_table", "format_number", "html_cell", "jsonable", "new_figure", "page", "prepare_out_dir",
+    "remove_stale", "save_figure", "table", "text_table",
 ]

@@ -1,75 +1,29 @@
-"""Score a whole dataset: saliency per image, RS per image, CRS per class, ranking and flags.
+"""Score a whole dataset: saliency per image, RS per image, CRS per class, ranking, flags and the probe.
 
 Work is cut into fixed shards of images (rtool.engine.run_sharded): spread over torchrun ranks, written
 atomically when an output directory is given, and reused on a rerun, so an interrupted run resumes.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import rtool
+from rtool.data.protocol import dataset_fingerprint, is_multi_label, skipped_items
 from rtool.data.sample import collate_samples
-from rtool.engine import run_sharded, stable_hash
+from rtool.engine import run_sharded, stable_hash, top_k_hits
 from rtool.errors import UsageError
-from rtool.score.rs import area_fractions, robustness_scores
+from rtool.models import check_labels_fit, model_fingerprint
+from rtool.score.probe import probe_classes
 from rtool.score.results import ImageScores, ScoreResult, class_scores, rank_and_flag
+from rtool.score.rs import area_fractions, robustness_scores
 from rtool.score.saliency import saliency_maps
+from rtool.score.settings import NOT_IN_RESUME_KEY, ScoreSettings
 
 THUMBNAIL_SIZE = 64
-
-
-@dataclass
-class ScoreSettings:
-    """Everything that changes the scores (and so the resume key), plus how the work is cut."""
-
-    method: str = "scorecam"
-    parity: bool = False
-    saliency_options: dict = field(default_factory=dict)  # passed to the saliency method (batch_size, top_k, ...)
-    images_per_step: int = 8
-    shard_size: int = 64
-    threshold: float = 0.3
-    bottom_k: int | None = None  # None: 2.5% of the classes, rounded up (25 of ImageNet's 1000)
-
-
-def default_bottom_k(num_classes: int) -> int:
-    return math.ceil(0.025 * num_classes)
-
-
-def model_fingerprint(model: nn.Module) -> str:
-    """Cheap identity of the weights: shapes and two sums per tensor (for the resume key, not security)."""
-    parts = []
-    for name, tensor in model.state_dict().items():
-        t = tensor.detach().double()
-        parts.append([name, list(t.shape), round(float(t.sum()), 6), round(float(t.abs().sum()), 6)])
-    return stable_hash(parts)
-
-
-def dataset_fingerprint(dataset) -> str:
-    """Identity of the items without decoding them: on-disk datasets list their entries' keys."""
-    entries = getattr(dataset, "entries", None)
-    keys = [e.key for e in entries] if entries is not None else []
-    return stable_hash([type(dataset).__name__, len(dataset), list(dataset.class_names), keys,
-                        repr(getattr(dataset, "preprocess", None))])
-
-
-def top_k_hits(logits: torch.Tensor, labels: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    k = min(k, logits.shape[1])
-    top = logits.topk(k, dim=1).indices
-    return top[:, 0] == labels, (top == labels[:, None]).any(dim=1), top[:, 0]
-
-
-def check_labels_fit(logits: torch.Tensor, labels: torch.Tensor, model_name: str, class_names: list[str]) -> None:
-    outputs = logits.shape[1]
-    worst = int(labels.max()) if labels.numel() else -1
-    if worst >= outputs:
-        name = class_names[worst] if worst < len(class_names) else str(worst)
-        raise UsageError(f"model {model_name} has {outputs} outputs but the dataset needs class index {worst} "
-                         f"({name}); expected a model with at least {worst + 1} classes")
 
 
 def thumbnails(maps: torch.Tensor) -> torch.Tensor:
@@ -79,7 +33,7 @@ def thumbnails(maps: torch.Tensor) -> torch.Tensor:
     return (small.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
 
 
-def score_images(model: nn.Module, layer: nn.Module, samples: list, settings: ScoreSettings,
+def score_images(model: nn.Module, layer: nn.Module, samples: list, settings: ScoreSettings, options: dict,
                  device: torch.device, model_name: str, class_names: list[str]) -> tuple[ImageScores, dict]:
     """RS and accuracy of a few samples (one step), and the saliency method's statistics."""
     batch = collate_samples(samples)
@@ -89,8 +43,7 @@ def score_images(model: nn.Module, layer: nn.Module, samples: list, settings: Sc
         logits = model(images)
     check_labels_fit(logits, labels, model_name, class_names)
     top1, top5, pred = top_k_hits(logits, labels)
-    result = saliency_maps(model, layer, images, labels, method=settings.method, parity=settings.parity,
-                           **settings.saliency_options)
+    result = saliency_maps(model, layer, images, labels, method=settings.method, parity=settings.parity, **options)
     maps = result.maps
     height, width = maps.shape[-2:]
     return ImageScores(
@@ -100,36 +53,52 @@ def score_images(model: nn.Module, layer: nn.Module, samples: list, settings: Sc
     ), result.stats
 
 
-def score_dataset(model: nn.Module, layer: nn.Module, dataset, settings: ScoreSettings, *,
-                  device: torch.device, model_name: str = "model", out_dir=None, quiet: bool = False,
-                  identity: dict | None = None) -> ScoreResult | None:
-    """Score every image of `dataset` (BoxSample items). Returns the result on rank 0, None on other ranks.
+def _sum_stats(parts: list[dict]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0.0) + float(value)
+    if total.get("channels_total"):  # ratios do not add up over steps: recompute from the counts
+        total["skip_fraction"] = 1.0 - total["channels_evaluated"] / total["channels_total"]
+    return total
 
-    `out_dir`: where per-shard results are kept (resume); None keeps nothing. `identity`: extra facts that
-    change the results (model and weights names...) for the resume key.
+
+def run(model: nn.Module, layer: nn.Module, dataset, settings: ScoreSettings = ScoreSettings(), *,
+        device: torch.device | None = None, model_name: str = "model", out_dir=None, quiet: bool = True,
+        identity: dict | None = None, planted=None) -> ScoreResult | None:
+    """Score every image of `dataset` (rtool.data.protocol) at `layer` of `model`, rank and flag its classes,
+    and probe the classes `settings.probe` names. Returns the result on rank 0, None on other torchrun ranks.
+
+    `device`: default the model's. `out_dir`: where per-shard results are kept (resume); None keeps nothing.
+    `identity`: extra facts that change the results (model and weights names...) for the resume key and the
+    summary. `planted`: classes known to carry a planted cue (the embedded default), reported beside the ranking.
     """
     if len(dataset) == 0:
+        skipped = skipped_items(dataset)
         raise UsageError("the dataset has no scorable images"
-                         + (f" ({len(dataset.skipped)} skipped: {dataset.skipped[0][1]} ...)" if dataset.skipped else ""))
+                         + (f" ({len(skipped)} skipped: {skipped[0][1]} ...)" if skipped else ""))
+    if device is None:
+        device = next(model.parameters()).device
     model = model.to(device).eval()
     class_names = list(dataset.class_names)
+    options = settings.saliency_options(is_multi_label(dataset))
 
     def compute(start: int, stop: int) -> dict:
-        parts, stats_sum = [], {}
+        parts, stats = [], []
         for first in range(start, stop, settings.images_per_step):
             samples = [dataset[i] for i in range(first, min(first + settings.images_per_step, stop))]
-            scores, stats = score_images(model, layer, samples, settings, device, model_name, class_names)
+            scores, step_stats = score_images(model, layer, samples, settings, options, device, model_name,
+                                              class_names)
             parts.append(scores)
-            for key, value in stats.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    stats_sum[key] = stats_sum.get(key, 0.0) + float(value)
-        return {"images": ImageScores.concat(parts).to_record(), "stats": stats_sum}
+            stats.append(step_stats)
+        return {"images": ImageScores.concat(parts).to_record(), "stats": _sum_stats(stats)}
 
     key = stable_hash({
-        "rtool": rtool.__version__, "settings": {k: v for k, v in asdict(settings).items()
-                                                 if k not in ("images_per_step", "shard_size", "threshold", "bottom_k")},
-        "model": model_fingerprint(model), "data": dataset_fingerprint(dataset), "identity": identity or {},
-        "layer": [n for n, m in model.named_modules() if m is layer],
+        "rtool": rtool.__version__,
+        "settings": {k: v for k, v in asdict(settings).items() if k not in NOT_IN_RESUME_KEY},
+        "options": options, "model": model_fingerprint(model), "data": dataset_fingerprint(dataset),
+        "identity": identity or {}, "layer": [n for n, m in model.named_modules() if m is layer],
     })
     merged = run_sharded(len(dataset), compute, out_dir=out_dir, job_key=f"score-{key}",
                          shard_size=settings.shard_size, merge=lambda shards: shards, quiet=quiet)
@@ -137,15 +106,13 @@ def score_dataset(model: nn.Module, layer: nn.Module, dataset, settings: ScoreSe
         return None
     images = ImageScores.concat([ImageScores.from_record(s["images"]) for s in merged])
     classes = class_scores(images, class_names)
-    bottom_k = default_bottom_k(len(classes)) if settings.bottom_k is None else settings.bottom_k
-    ranking, flagged = rank_and_flag(classes, settings.threshold, bottom_k)
-    stats: dict[str, float] = {}
-    for shard in merged:
-        for k, v in shard["stats"].items():
-            stats[k] = stats.get(k, 0.0) + v
-    if stats.get("channels_total"):  # ratios do not add up over steps: recompute from the counts
-        stats["skip_fraction"] = 1.0 - stats["channels_evaluated"] / stats["channels_total"]
-    return ScoreResult(images=images, classes=classes, ranking=ranking, flagged=flagged,
-                       threshold=settings.threshold, bottom_k=bottom_k,
-                       config={**asdict(settings), **(identity or {})}, stats=stats,
-                       skipped=list(getattr(dataset, "skipped", [])))
+    bottom_k = settings.bottom_k_for(len(classes))
+    probes = None
+    if settings.probe != "none":
+        targets = ([c.id for c in classes] if settings.probe == "all"
+                   else rank_and_flag(classes, settings.threshold, bottom_k)[1])
+        probes = probe_classes(model, dataset, targets, device=device)
+    return ScoreResult.from_classes(
+        images, classes, threshold=settings.threshold, bottom_k=bottom_k, probes=probes, planted=planted,
+        config={**asdict(settings), "saliency_options": options, **(identity or {})},
+        stats=_sum_stats([s["stats"] for s in merged]), skipped=skipped_items(dataset))

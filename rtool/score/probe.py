@@ -6,9 +6,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rtool.data.protocol import dataset_labels
 from rtool.data.sample import collate_samples
 from rtool.score.rs import box_masks
-from rtool.score.results import ScoreResult
+
+PROBE_BATCH_SIZE = 64
 
 
 def hide_boxes(images: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
@@ -17,14 +19,14 @@ def hide_boxes(images: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
     return images.masked_fill(inside[:, None], 0.0)
 
 
-def probe_classes(model: nn.Module, dataset, result: ScoreResult, class_ids: list[int], *,
-                  device: torch.device, batch_size: int = 64) -> dict[int, tuple[float, float]]:
+def probe_classes(model: nn.Module, dataset, class_ids: list[int], *, device: torch.device,
+                  batch_size: int = PROBE_BATCH_SIZE) -> dict[int, tuple[float, float]]:
     """{class id: (share still top-1, share still in top-5)} over that class's images with the boxes hidden.
 
-    Fills in `probe_top1`/`probe_top5` of those classes in `result`.
+    Classes without images in `dataset` are left out.
     """
     wanted = set(class_ids)
-    indices = [i for i, label in enumerate(_dataset_labels(dataset)) if label in wanted]
+    indices = [i for i, label in enumerate(dataset_labels(dataset)) if label in wanted]
     hits: dict[int, list[tuple[bool, bool]]] = {c: [] for c in class_ids}
     model = model.to(device).eval()
     for first in range(0, len(indices), batch_size):
@@ -34,21 +36,5 @@ def probe_classes(model: nn.Module, dataset, result: ScoreResult, class_ids: lis
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu()
         for label, row in zip(batch.labels.tolist(), top):
             hits[label].append((bool(row[0] == label), bool((row == label).any())))
-    shares = {}
-    by_id = result.by_id()
-    for cid, outcomes in hits.items():
-        if not outcomes:
-            continue
-        top1 = sum(o[0] for o in outcomes) / len(outcomes)
-        top5 = sum(o[1] for o in outcomes) / len(outcomes)
-        shares[cid] = (top1, top5)
-        by_id[cid].probe_top1, by_id[cid].probe_top5 = top1, top5
-    return shares
-
-
-def _dataset_labels(dataset) -> list[int]:
-    """Labels by index without decoding images, where the dataset allows it."""
-    labels = getattr(dataset, "labels", None)
-    if labels is not None:
-        return list(labels)
-    return [dataset[i].label for i in range(len(dataset))]
+    return {cid: (sum(o[0] for o in outcomes) / len(outcomes), sum(o[1] for o in outcomes) / len(outcomes))
+            for cid, outcomes in hits.items() if outcomes}

@@ -1,8 +1,13 @@
-"""What `rtool score` computes: per-image scores, per-class CRS and the ranking, as plain data."""
+"""What `rtool score` computes: per-image scores, per-class CRS and the ranking, as plain data.
+
+Results are built once (`ScoreResult.build`) and not changed afterwards: the flags and probe shares are part
+of the construction, so a result always agrees with itself.
+"""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -10,7 +15,7 @@ import torch
 IMAGE_COLUMNS = ("label", "rs", "top1", "top5", "pred", "area", "nan_map")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImageScores:
     keys: list[str]
     label: torch.Tensor    # [N] int64 class explained
@@ -54,7 +59,7 @@ class ImageScores:
                            thumbnails=record.get("thumbnails"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClassScore:
     id: int
     name: str
@@ -71,7 +76,10 @@ class ClassScore:
     probe_top5: float | None = None
 
 
-@dataclass
+Probes = Mapping[int, tuple[float, float]]  # class id -> (share still top-1, share still top-5), boxes hidden
+
+
+@dataclass(frozen=True)
 class ScoreResult:
     images: ImageScores
     classes: list[ClassScore]          # only classes with at least one image, in class-index order
@@ -84,6 +92,32 @@ class ScoreResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     planted: list[int] | None = None   # embedded default only: the classes that carry a planted cue
 
+    @classmethod
+    def from_classes(cls, images: ImageScores, classes: list[ClassScore], *, threshold: float, bottom_k: int,
+                     probes: Probes | None = None, planted=None, config: dict | None = None,
+                     stats: dict | None = None, skipped=()) -> "ScoreResult":
+        """Rank and flag `classes`, attach the probe shares, and freeze it all into one result."""
+        ranking, flagged = rank_and_flag(classes, threshold, bottom_k)
+        probes = probes or {}
+        flagged_ids = set(flagged)
+        final = [replace(c, flagged=c.id in flagged_ids,
+                         probe_top1=probes[c.id][0] if c.id in probes else c.probe_top1,
+                         probe_top5=probes[c.id][1] if c.id in probes else c.probe_top5) for c in classes]
+        return cls(images=images, classes=final, ranking=ranking, flagged=flagged, threshold=threshold,
+                   bottom_k=bottom_k, config=dict(config or {}), stats=dict(stats or {}), skipped=list(skipped),
+                   planted=list(planted) if planted is not None else None)
+
+    @classmethod
+    def build(cls, images: ImageScores, class_names: list[str], **kwargs) -> "ScoreResult":
+        """The result of per-image scores: CRS per class, then as `from_classes`."""
+        return cls.from_classes(images, class_scores(images, class_names), **kwargs)
+
+    def with_probes(self, probes: Probes) -> "ScoreResult":
+        """A new result with these probe shares added (this one is left as it is)."""
+        return ScoreResult.from_classes(self.images, self.classes, threshold=self.threshold, bottom_k=self.bottom_k,
+                                        probes=probes, planted=self.planted, config=self.config, stats=self.stats,
+                                        skipped=self.skipped)
+
     def by_id(self) -> dict[int, ClassScore]:
         return {c.id: c for c in self.classes}
 
@@ -94,7 +128,8 @@ class ScoreResult:
         return set(self.ranking[: len(self.planted)]) == set(self.planted)
 
     def accurate_non_robust(self, min_acc: float = 0.9, max_crs: float = 0.3) -> list[int]:
-        return [c for c in self.ranking if self.by_id()[c].acc >= min_acc and self.by_id()[c].crs < max_crs]
+        by_id = self.by_id()
+        return [c for c in self.ranking if by_id[c].acc >= min_acc and by_id[c].crs < max_crs]
 
 
 def class_scores(images: ImageScores, class_names: list[str]) -> list[ClassScore]:
@@ -120,6 +155,4 @@ def rank_and_flag(classes: list[ClassScore], threshold: float, bottom_k: int) ->
     ranking = [c.id for c in sorted(classes, key=lambda c: (c.crs, c.id))]
     crs = {c.id: c.crs for c in classes}
     flagged = [cid for i, cid in enumerate(ranking) if crs[cid] < threshold or i < bottom_k]
-    for c in classes:
-        c.flagged = c.id in flagged
     return ranking, flagged

@@ -33,7 +33,7 @@ class ShapesDefault:
 
 def load_shapes_default(config: ShapesConfig = ShapesConfig(), training: ShapesTraining = ShapesTraining(), *,
                         device: torch.device = torch.device("cpu"), quiet: bool = False) -> ShapesDefault:
-    """Generate the data, then load the cached model for this recipe or train it (about a minute on 2 cores)."""
+    """Generate the data, then load the cached model for this recipe or train it (first time only)."""
     train = generate_shapes(config, "train")
     mean, std = channel_stats(train)
     val = ShapesDataset(generate_shapes(config, "val"), mean, std)

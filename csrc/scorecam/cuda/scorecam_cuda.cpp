@@ -4,7 +4,7 @@
 #include <torch/library.h>
 
 #include "../scorecam.h"
-#include "scorecam_cuda.h"
+#include "scorecam_launch.h"
 
 namespace rtool::scorecam {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "../bilinear.h"
-#include "scorecam_cuda.h"
+#include "scorecam_launch.h"
 
 namespace rtool::scorecam {
 namespace {

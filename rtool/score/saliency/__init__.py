@@ -38,7 +38,7 @@ def saliency_maps(
     images: torch.Tensor,
     targets: torch.Tensor,
     method: str = "scorecam",
-    parity: bool = True,
+    parity: bool = False,
     **options,
 ) -> SaliencyResult:
     """Saliency maps of `images` [B, 3, H, W] for `targets` [B] at `layer` (a module of `model`, in eval mode).

@@ -108,7 +108,7 @@ def smooth_grad_cam_pp(
     std_spread: float = 0.15,
     seed: int = 0,
     *,
-    parity: bool = True,
+    parity: bool = False,
     batch_size: int = 64,
 ) -> torch.Tensor:
     """SmoothGrad-CAM++ maps [B, H, W]: the mean of Grad-CAM++ maps of `n_samples` noisy copies per image.

@@ -74,9 +74,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-# Masked rows per forward pass when the caller does not say. On this 2-core CPU, 32 rows was fastest for
-# resnet18 (14-19 % faster than 128) and resnet50 (9-10 %) at 224; the 64x64 shapes CNN prefers 64-128 rows and
-# is 1-12 % slower at 32 (bench/README.md). The resnets dominate real runs. A GPU wants more rows.
+# Masked rows per forward pass when the caller does not say: the measured best for the resnets on CPU (they
+# dominate real runs); a GPU wants more rows. The measurements: bench/README.md, "Score-CAM batch size".
 AUTO_BATCH_SIZE = {"cpu": 32, "cuda": 256}
 
 
@@ -203,7 +202,7 @@ def score_cam(
     images: torch.Tensor,
     targets: torch.Tensor,
     *,
-    mode: str = "parity",
+    mode: str = "minmax",
     batch_size: int | None = None,
     skip_zero_channels: bool = True,
     weight: str = "softmax",
@@ -227,11 +226,11 @@ def score_cam(
     (parity: U(sum_k w_k/d_k ReLU A_k); minmax: U(sum_k w_k/(r_k+eps) (A_k - m_k)), the min shift m_k kept,
     ReLU applied after); (b) pairs whose mask is identically zero are not forwarded (skip_zero_channels):
     parity skips ReLU(A_k) == 0, minmax skips constant maps; (c) (image, channel) pairs of all B images
-    are packed into masked batches of `batch_size` rows (None: auto_batch_size), each with its own target. Approximations only when
-    asked: autocast="bf16" runs the masked passes in bfloat16; top_k keeps the k channels with the largest mean
+    are packed into masked batches of `batch_size` rows (None: auto_batch_size), each with its own target.
+    Approximations only when asked: autocast="bf16" runs the masked passes in bfloat16; top_k keeps the k channels with the largest mean
     activation per image. `compile=True` runs the masked passes through torch.compile (one static-shape graph
-per model and process, ~17 s to build for resnet50 on 2 CPU cores, then 25-30 % faster; maps change at
-round-off level, ~2e-6). Parity maps match score_cam_reference to ~1e-6; minmax maps carry float round-off
+    per model and process, built on the first call; maps change at round-off level; when it pays off:
+    bench/README.md). Parity maps match score_cam_reference to ~1e-6; minmax maps carry float round-off
     of order ulp(|A_k|) / range_k (as the plain formula does), so maps with a large offset and a tiny range agree
     less closely. `progress(n)` is called with the number of masked rows finished at each step
     (tqdm's `update` fits). The model must be in eval mode; its mode is not changed, and its 4-D weights are
@@ -245,68 +244,96 @@ round-off level, ~2e-6). Parity maps match score_cam_reference to ~1e-6; minmax 
     device = images.device
     size = (images.shape[-2], images.shape[-1])
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    seconds_masks = seconds_forward = 0.0
     start = time.perf_counter()
 
     with channels_last_model(model, channels_last), torch.inference_mode():
         batch = images.contiguous(memory_format=layout)
-        # 1. clean pass(es): the activations of `layer` (its logits are not used by Score-CAM)
-        with ActivationCapture(layer) as capture:
-            chunks = []
-            for first in range(0, batch.shape[0], batch_size):
-                logits = check_logits(model(batch[first:first + batch_size]))
-                check_target_range(targets, logits.shape[1])
-                chunks.append(capture.take().float())
-        activations = torch.cat(chunks).contiguous()
-        num_channels = activations.shape[1]
+        activations = _clean_pass(model, layer, batch, targets, batch_size)
         maps = activations.relu() if mode == "parity" else activations
-
-        # 2. masked passes over the packed (image, channel) pairs
         pairs = _pick_channels(maps, mode, skip_zero_channels, top_k).nonzero()
-        coefficients = torch.zeros(activations.shape[:2], dtype=torch.float32, device=device)
-        forward_batches = 0
-        amp = torch.autocast(device.type, dtype=AUTOCAST_DTYPES[autocast]) if autocast else None
         forward = FixedBatchForward(model, batch_size) if compile else model
-        for first in range(0, pairs.shape[0], batch_size):
-            rows = pairs[first:first + batch_size]
-            _sync(device)
-            tick = time.perf_counter()
-            masked, ranges = scorecam_masks(batch, activations, mode, rows, MINMAX_EPS)
-            _sync(device)
-            tock = time.perf_counter()
-            row_targets = targets[rows[:, 0]]
-            with amp if amp is not None else contextlib.nullcontext():
-                logits = forward(masked)
-            scores = _class_scores(logits, row_targets, weight)
-            if mode == "parity":
-                coefficient = scores / torch.where(ranges > 0, ranges, torch.ones_like(ranges))
-            else:  # the operator gives a zero mask where the range is 0
-                coefficient = torch.where(ranges > 0, scores / (ranges + MINMAX_EPS), torch.zeros_like(scores))
-            coefficients[rows[:, 0], rows[:, 1]] = coefficient
-            _sync(device)
-            seconds_masks += tock - tick
-            seconds_forward += time.perf_counter() - tock
-            forward_batches += 1
-            if progress is not None:
-                progress(rows.shape[0])
-
-        # 3. combine at feature resolution, upsample once, ReLU, min-max (no eps)
-        if mode == "minmax":
-            maps = maps - upsampled_min(maps, size)[..., None, None]
-        combined = torch.einsum("bc,bchw->bhw", coefficients, maps)
-        saliency = minmax_normalize(upsample(combined, size).relu())
+        masked = _masked_passes(forward, batch, activations, targets, pairs, mode=mode, weight=weight,
+                                batch_size=batch_size, autocast=autocast, progress=progress)
+        saliency = _combine(maps, masked.coefficients, mode, size)
     saliency = saliency.clone()  # a normal tensor, usable outside inference mode
     _sync(device)
     total = time.perf_counter() - start
     return ScoreCamResult(
         maps=saliency,
-        channels_total=images.shape[0] * num_channels,
+        channels_total=images.shape[0] * activations.shape[1],
         channels_evaluated=int(pairs.shape[0]),
-        forward_batches=forward_batches,
-        seconds_masks=seconds_masks,
-        seconds_forward=seconds_forward,
-        seconds_other=max(0.0, total - seconds_masks - seconds_forward),
+        forward_batches=masked.forward_batches,
+        seconds_masks=masked.seconds_masks,
+        seconds_forward=masked.seconds_forward,
+        seconds_other=max(0.0, total - masked.seconds_masks - masked.seconds_forward),
     )
+
+
+def _clean_pass(model: nn.Module, layer: nn.Module, batch: torch.Tensor, targets: torch.Tensor,
+                batch_size: int) -> torch.Tensor:
+    """Phase 1: the activations [B, C, h, w] (float32) of `layer` for the clean images (their logits only
+    check the targets)."""
+    with ActivationCapture(layer) as capture:
+        chunks = []
+        for first in range(0, batch.shape[0], batch_size):
+            logits = check_logits(model(batch[first:first + batch_size]))
+            check_target_range(targets, logits.shape[1])
+            chunks.append(capture.take().float())
+    return torch.cat(chunks).contiguous()
+
+
+@dataclass
+class _MaskedPasses:
+    coefficients: torch.Tensor  # [B, C]: w_k / range_k of every (image, channel) pair, 0 where not forwarded
+    forward_batches: int
+    seconds_masks: float
+    seconds_forward: float
+
+
+def _masked_passes(forward: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, activations: torch.Tensor,
+                   targets: torch.Tensor, pairs: torch.Tensor, *, mode: str, weight: str, batch_size: int,
+                   autocast: str | None, progress: Callable[[int], object] | None) -> _MaskedPasses:
+    """Phase 2: forward the masked images of the (image, channel) `pairs` [N, 2], packed `batch_size` rows a
+    pass, each row scored for its own image's target; the channel's coefficient is its score over its mask's
+    range (the range division moved from the mask onto the weight, so the combination can run on the maps)."""
+    device = batch.device
+    coefficients = torch.zeros(activations.shape[:2], dtype=torch.float32, device=device)
+    amp = torch.autocast(device.type, dtype=AUTOCAST_DTYPES[autocast]) if autocast else contextlib.nullcontext()
+    seconds_masks = seconds_forward = 0.0
+    forward_batches = 0
+    for first in range(0, pairs.shape[0], batch_size):
+        rows = pairs[first:first + batch_size]
+        _sync(device)
+        tick = time.perf_counter()
+        masked, ranges = scorecam_masks(batch, activations, mode, rows, MINMAX_EPS)
+        _sync(device)
+        tock = time.perf_counter()
+        with amp:
+            logits = forward(masked)
+        scores = _class_scores(logits, targets[rows[:, 0]], weight)
+        if mode == "parity":
+            coefficient = scores / torch.where(ranges > 0, ranges, torch.ones_like(ranges))
+        else:  # the operator gives a zero mask where the range is 0
+            coefficient = torch.where(ranges > 0, scores / (ranges + MINMAX_EPS), torch.zeros_like(scores))
+        coefficients[rows[:, 0], rows[:, 1]] = coefficient
+        _sync(device)
+        seconds_masks += tock - tick
+        seconds_forward += time.perf_counter() - tock
+        forward_batches += 1
+        if progress is not None:
+            progress(rows.shape[0])
+    return _MaskedPasses(coefficients, forward_batches, seconds_masks, seconds_forward)
+
+
+def _combine(maps: torch.Tensor, coefficients: torch.Tensor, mode: str, size: tuple[int, int]) -> torch.Tensor:
+    """Phase 3: sum_k c_k M_k at feature resolution, upsampled once, ReLU, min-max without epsilon.
+
+    Bilinear resizing is linear, so U(sum_k c_k A_k) = sum_k c_k U(A_k); minmax masks keep their min shift,
+    taken as the minimum of the upsampled map (`upsampled_min`)."""
+    if mode == "minmax":
+        maps = maps - upsampled_min(maps, size)[..., None, None]
+    combined = torch.einsum("bc,bchw->bhw", coefficients, maps)
+    return minmax_normalize(upsample(combined, size).relu())
 
 
 def score_cam_reference(

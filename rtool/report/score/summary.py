@@ -1,13 +1,12 @@
 """summary.json of `rtool score`: configuration, counts, the spec §7 statistics, the lowest classes and flags."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
-from rtool.report.score_tables import lowest_classes
+from rtool.report.numbers import jsonable
+from rtool.report.score.tables import lowest_classes
 from rtool.score.results import ClassScore, ScoreResult
 
 # Spec §5: "accurate but non-robust" = top-5 acc >= 0.9 and CRS < 0.3.
@@ -47,23 +46,6 @@ def class_row(rank: int | None, c: ClassScore) -> dict:
 def lowest_row_count(result: ScoreResult) -> int:
     """The lowest table shows every flagged class, and at least a few rows."""
     return min(len(result.ranking), max(len(result.flagged), MIN_LOWEST_ROWS))
-
-
-def jsonable(value):
-    """Plain JSON values: tensors and arrays to lists, tuples to lists, NaN/inf to null."""
-    if isinstance(value, torch.Tensor):
-        return jsonable(value.tolist())
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def score_summary(result: ScoreResult, files: Sequence[str] = ()) -> dict:

@@ -10,7 +10,8 @@ import rtool.score.pipeline as pipeline
 from fixtures.imagenet_layout import make_imagenet_val
 from rtool.data import ImageNetVal, Preprocess
 from rtool.models import build_model, get_layer
-from rtool.score import ScoreSettings, score_dataset
+from rtool.score import ScoreSettings
+from rtool.score import run as score_dataset
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from rtool.engine import atomic_write_json, atomic_write_text
 from rtool.errors import UsageError
-from rtool.report.score_figures import plot_crs, write_overlays
-from rtool.report.score_html import render_score_html
-from rtool.report.score_summary import score_summary
-from rtool.report.score_tables import ClassNames, classes_csv_text, images_csv_text
+from rtool.report.outputs import prepare_out_dir, remove_stale
+from rtool.report.score.figures import plot_crs, write_overlays
+from rtool.report.score.html import render_score_html
+from rtool.report.score.summary import score_summary
+from rtool.report.score.tables import ClassNames, classes_csv_text, images_csv_text
 from rtool.score.results import ScoreResult
 
 IMAGES_CSV = "images.csv"
@@ -30,9 +31,7 @@ def write_classes_csv(result: ScoreResult, path: str | Path, *, class_csv_names:
     return atomic_write_text(path, classes_csv_text(result, class_csv_names, extra_columns=extra_columns))
 
 
-def _check_options(out_dir: Path, csv_file_name: str, overlay_classes: int, overlays_per_class: int) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"output directory {out_dir} is a file; expected a directory (or a path to create)")
+def _check_options(csv_file_name: str, overlay_classes: int, overlays_per_class: int) -> None:
     if (not csv_file_name or Path(csv_file_name).name != csv_file_name or not csv_file_name.endswith(".csv")
             or csv_file_name in (IMAGES_CSV, SUMMARY_JSON, CRS_PNG, REPORT_HTML)):
         raise UsageError(f"csv_file_name {csv_file_name!r}: expected a plain file name ending in .csv, "
@@ -40,15 +39,6 @@ def _check_options(out_dir: Path, csv_file_name: str, overlay_classes: int, over
     for name, value in (("overlay_classes", overlay_classes), ("overlays_per_class", overlays_per_class)):
         if not isinstance(value, int) or value < 0:
             raise UsageError(f"{name}={value!r}: expected a non-negative integer")
-
-
-def _remove_stale_overlays(folder: Path, keep: set[Path]) -> None:
-    """Overlays of an earlier run whose classes are no longer among the lowest (only our own file names)."""
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.is_file() and _OVERLAY_NAME.match(path.name) and path not in keep:
-            path.unlink(missing_ok=True)
 
 
 def write_score_outputs(result: ScoreResult, out_dir: str | Path, *, dataset=None,
@@ -62,9 +52,8 @@ def write_score_outputs(result: ScoreResult, out_dir: str | Path, *, dataset=Non
     overlays). `extra_columns=False` writes the authors' four columns only.
     Returns {"classes_csv", "images_csv", "crs_png", "overlay_01", ..., "summary_json", "report_html": path}.
     """
-    out = Path(out_dir)
-    _check_options(out, csv_file_name, overlay_classes, overlays_per_class)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_options(csv_file_name, overlay_classes, overlays_per_class)
+    out = prepare_out_dir(out_dir)
     written: dict[str, Path] = {
         "classes_csv": write_classes_csv(result, out / csv_file_name, class_csv_names=class_csv_names,
                                          extra_columns=extra_columns),
@@ -87,5 +76,5 @@ def write_score_outputs(result: ScoreResult, out_dir: str | Path, *, dataset=Non
     links = {"per-class CSV": csv_file_name, "per-image CSV": IMAGES_CSV, "summary (JSON)": SUMMARY_JSON}
     page = render_score_html(summary, chart=CRS_PNG, overlays=[(o, rel(o.path)) for o in overlays], links=links)
     written["report_html"] = atomic_write_text(out / REPORT_HTML, page)
-    _remove_stale_overlays(out / OVERLAY_DIR, {o.path for o in overlays})
+    remove_stale(out / OVERLAY_DIR, _OVERLAY_NAME, {o.path for o in overlays})
     return written

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def find_cuda_root() -> Path | None:
@@ -115,3 +115,47 @@ def test_setup_py_cuda_build_links_and_loads(tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) == 48.0  # constant map: parity divides by 1, mask stays 1
+
+
+def test_stale_build_is_one_line_saying_how_to_rebuild(tmp_path, monkeypatch):
+    from rtool.ops import _library
+
+    assert _library.stale_reason() is None  # this checkout's build matches its csrc/
+    changed = tmp_path / "csrc"
+    changed.mkdir()
+    (changed / "rtool.cpp").write_text("// edited since the build\n")
+    monkeypatch.setattr(_library, "_CSRC", changed)
+    monkeypatch.setattr(_library, "_STALE_CHECKED", [])
+    with pytest.raises(_library.OperatorsUnavailable) as error:
+        _library.require_operators("scorecam_masks")
+    message = str(error.value)
+    assert "\n" not in message and "other C++ sources" in message
+    assert "pip install --no-build-isolation -e ." in message
+
+
+def test_missing_operator_is_one_line_saying_how_to_rebuild():
+    from rtool.ops import OperatorsUnavailable, require_operators
+
+    with pytest.raises(OperatorsUnavailable, match=r"no operator rtool::not_built_yet .*pip install --no-build-isolation -e \."):
+        require_operators("not_built_yet")
+
+
+MISSING_EXTENSION = """
+import sys
+sys.modules["rtool._C"] = None  # as if the extension had never been built
+import torch
+from rtool.errors import UsageError
+from rtool.ops import scorecam_masks
+try:
+    scorecam_masks(torch.ones(1, 3, 4, 4), torch.ones(1, 1, 2, 2))
+except UsageError as error:
+    print(type(error).__name__, "|", error)
+"""
+
+
+def test_missing_extension_is_a_usage_error_saying_how_to_rebuild():
+    result = subprocess.run([sys.executable, "-c", MISSING_EXTENSION], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    kind, message = result.stdout.strip().split(" | ")
+    assert kind == "OperatorsUnavailable"
+    assert "not built" in message and "pip install --no-build-isolation -e ." in message

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rtool.score.probe import hide_boxes
-from rtool.score.results import ImageScores, class_scores, rank_and_flag
+from rtool.score.results import ImageScores, ScoreResult, class_scores, rank_and_flag
 from rtool.score.rs import area_fractions, robustness_scores
 
 
@@ -61,6 +61,7 @@ def test_class_scores_rank_and_flag():
     ranking, flagged = rank_and_flag(classes, threshold=0.3, bottom_k=0)
     assert ranking == [1, 2, 0] and flagged == [1]
     ranking, flagged = rank_and_flag(classes, threshold=0.3, bottom_k=2)
+    by_id = ScoreResult.from_classes(images, classes, threshold=0.3, bottom_k=2).by_id()
     assert flagged == [1, 2] and by_id[2].flagged and not by_id[0].flagged
 
 

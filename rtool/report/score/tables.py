@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Mapping, Sequence
 
 from rtool.errors import UsageError
+from rtool.report.numbers import format_number, text_table
 from rtool.score.results import ClassScore, ScoreResult
 
 AUTHOR_COLUMNS = ("id", "acc", "crs", "name")
@@ -21,15 +21,6 @@ EXTRA_COLUMNS = ("top1", "n", "crs_std", "area", "size_adjusted", "nan_maps", "r
 IMAGE_CSV_COLUMNS = ("key", "label", "name", "rs", "top1", "top5", "pred", "area", "nan_map")
 
 ClassNames = Sequence[str] | Mapping[int, str]
-
-
-def format_number(value: float | None, digits: int = 4) -> str:
-    """`0.9600` style; empty for a missing value (no probe), `nan` for an undefined one."""
-    if value is None:
-        return ""
-    if math.isnan(value):
-        return "nan"
-    return f"{value:.{digits}f}"
 
 
 def csv_names_by_id(result: ScoreResult, class_csv_names: ClassNames | None = None) -> dict[int, str]:
@@ -108,8 +99,4 @@ def format_lowest_table(result: ScoreResult, n: int = 10) -> str:
         name = c.name if len(c.name) <= 32 else c.name[:31] + "…"
         rows.append((str(rank), str(c.id), name, format_number(c.crs), format_number(c.acc, 2),
                      "yes" if c.flagged else "no", probe_text(c)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    left = {2, 5}  # text columns align left, numbers right
-    lines = ["  ".join(cell.ljust(w) if i in left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             .rstrip() for row in rows]
-    return "\n".join(lines)
+    return text_table(rows, left={2, 5})  # text columns align left, numbers right

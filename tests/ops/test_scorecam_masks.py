@@ -9,6 +9,52 @@ from rtool.ops.reference import scorecam_masks_ref
 MODES = ["parity", "minmax"]
 
 
+def sample_inputs(device="cpu", requires_grad=False) -> list[tuple[tuple, dict]]:
+    """(args, kwargs) of torch.ops.rtool.scorecam_masks for the reference test, opcheck and the autograd test:
+    odd sizes, resnet-like and constant maps, channel subsets and explicit pairs, non-contiguous and
+    channels_last inputs, an empty batch and an empty channel list, in both modes."""
+    gen = torch.Generator().manual_seed(99)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen).to(device).requires_grad_(requires_grad)
+
+    def leaf(tensor):
+        return tensor.detach().requires_grad_(requires_grad)
+
+    cases = []
+    for mode in MODES:
+        cases += [
+            ((rand(2, 3, 12, 10), rand(2, 4, 3, 3), mode, None, 1e-8), {}),
+            ((rand(2, 3, 37, 41), rand(2, 5, 3, 4), mode, None, 1e-8), {}),
+            ((rand(3, 3, 16, 16), rand(3, 1, 1, 1), mode, None, 1e-8), {}),
+            ((rand(2, 3, 12, 10), rand(2, 4, 3, 3), mode, torch.tensor([[1, 2], [0, 3]], device=device), 1e-8), {}),
+            ((rand(3, 3, 11, 13), rand(3, 6, 4, 4), mode, torch.tensor([5, 0, 3], device=device), 1e-8), {}),
+            ((leaf(torch.randn(2, 3, 30, 26, generator=gen).to(device).transpose(2, 3)),
+              leaf(torch.randn(2, 4, 6, 5, generator=gen).to(device)[:, ::2]), mode, None, 1e-8), {}),
+            ((leaf(torch.randn(2, 3, 12, 10, generator=gen).to(device).contiguous(memory_format=torch.channels_last)),
+              rand(2, 4, 3, 3), mode, None, 1e-8), {}),
+            ((rand(0, 3, 8, 8), rand(0, 4, 2, 2), mode, None, 1e-8), {}),
+            ((rand(2, 3, 8, 8), rand(2, 4, 2, 2), mode, torch.empty(0, dtype=torch.long, device=device), 1e-8), {}),
+        ]
+    return cases
+
+
+@pytest.mark.parametrize("index", range(len(sample_inputs())))
+def test_samples_match_reference(index):
+    args, kwargs = sample_inputs()[index]
+    masked, ranges = torch.ops.rtool.scorecam_masks(*args, **kwargs)
+    expected_masked, expected_ranges = scorecam_masks_ref(*args, **kwargs)
+    torch.testing.assert_close(ranges, expected_ranges, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(masked, expected_masked, atol=1e-5, rtol=1e-5)
+
+
+def test_not_differentiable_says_so():
+    args, kwargs = sample_inputs(requires_grad=True)[0]
+    masked, _ = torch.ops.rtool.scorecam_masks(*args, **kwargs)
+    with pytest.raises(RuntimeError, match="rtool::scorecam_masks is not differentiable"):
+        masked.sum().backward()
+
+
 def assert_matches_reference(images, activations, mode, channels=None, atol=1e-5):
     masked, ranges = scorecam_masks(images, activations, mode, channels)
     expected_masked, expected_ranges = scorecam_masks_ref(images, activations, mode, channels)
@@ -148,15 +194,10 @@ def test_bad_input_names_the_argument(images, activations, kwargs, message):
         scorecam_masks(images, activations, **kwargs)
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_opcheck(mode, rng):
-    images = torch.randn(2, 3, 12, 10, generator=rng)
-    activations = torch.randn(2, 4, 3, 3, generator=rng)
-    torch.library.opcheck(torch.ops.rtool.scorecam_masks.default, (images, activations, mode, None, 1e-8))
-    torch.library.opcheck(torch.ops.rtool.scorecam_masks.default,
-                          (images, activations, mode, torch.tensor([[1, 2], [0, 3]]), 1e-8))
-    images_cl = images.contiguous(memory_format=torch.channels_last)
-    torch.library.opcheck(torch.ops.rtool.scorecam_masks.default, (images_cl, activations, mode, None, 1e-8))
+@pytest.mark.parametrize("index", range(len(sample_inputs())))
+def test_opcheck(index):
+    args, kwargs = sample_inputs()[index]
+    torch.library.opcheck(torch.ops.rtool.scorecam_masks.default, args, kwargs)
 
 
 def test_torch_compile_uses_fake_kernel(rng):
@@ -191,6 +232,14 @@ def test_cuda_compiled_flag_is_a_bool():
 @pytest.mark.parametrize("mode", MODES)
 def test_cuda_matches_reference(dtype, mode, rng):
     assert rtool.ops.cuda_compiled(), "a GPU is present but rtool was built without CUDA kernels"
+    for args, kwargs in sample_inputs("cuda"):
+        if args[2] != mode:
+            continue
+        args = (args[0].to(dtype), args[1].to(dtype), *args[2:])
+        tol = 1e-5 if dtype == torch.float32 else 1e-2
+        got, expected = scorecam_masks(*args, **kwargs), scorecam_masks_ref(*args, **kwargs)
+        torch.testing.assert_close(got[0].float(), expected[0].float(), atol=tol, rtol=tol)
+        torch.testing.assert_close(got[1], expected[1], atol=1e-5, rtol=1e-5)
     images = torch.randn(3, 3, 61, 47, generator=rng).to("cuda", dtype)
     activations = torch.randn(3, 7, 5, 4, generator=rng).to("cuda", dtype)
     for channels in (None, torch.tensor([[2, 6], [0, 1]], device="cuda")):

@@ -2,24 +2,13 @@
 path, so the output folder can be moved or zipped as a whole."""
 from __future__ import annotations
 
-import json
 from html import escape
 
-from rtool.report.score_figures import Overlay
+from rtool.report.html import config_table, file_links, page, table
+from rtool.report.numbers import html_cell
+from rtool.report.score.figures import Overlay
 
 MAX_SKIPPED_ROWS = 500
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f2f2f2; }
-td.text, th.text { text-align: left; }
-tr.flagged td { background: #fde8e8; }
-.note { background: #f7f7f0; border-left: 4px solid #c9b458; padding: 0.6em 1em; }
-img { max-width: 100%; }
-code { background: #f2f2f2; padding: 0 0.2em; }
-"""
 
 _EXPLANATION = """
 <div class="note">
@@ -40,34 +29,6 @@ the original paper).</p>
 """
 
 
-def _num(value, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return escape(str(value))
-
-
-def _table(headers: list[tuple[str, bool]], rows: list[list[str]], row_classes: list[str] | None = None) -> str:
-    """headers: (title, is_text); cells are already escaped HTML."""
-    head = "".join(f'<th class="text">{escape(h)}</th>' if text else f"<th>{escape(h)}</th>" for h, text in headers)
-    body = []
-    for i, row in enumerate(rows):
-        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        cells = "".join(f'<td class="text">{cell}</td>' if text else f"<td>{cell}</td>"
-                        for cell, (_, text) in zip(row, headers))
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _config_table(config: dict) -> str:
-    rows = [[escape(str(k)), escape(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else str(v))]
-            for k, v in sorted(config.items())]
-    return _table([("setting", True), ("value", True)], rows) if rows else "<p>none recorded</p>"
-
-
 def _summary_table(summary: dict) -> str:
     s, counts = summary["statistics"], summary["counts"]
     planted = summary.get("planted")
@@ -82,7 +43,7 @@ def _summary_table(summary: dict) -> str:
     if planted:
         rows.append(("planted classes", ", ".join(str(c) for c in planted["classes"])))
         rows.append(("planted classes ranked lowest", planted["ranked_lowest"]))
-    return _table([("", True), ("value", False)], [[escape(k), _num(v)] for k, v in rows])
+    return table([("", True), ("value", False)], [[escape(k), html_cell(v)] for k, v in rows])
 
 
 def _lowest_table(rows: list[dict]) -> str:
@@ -94,13 +55,13 @@ def _lowest_table(rows: list[dict]) -> str:
         headers += [("probe top-1", False), ("probe top-5", False)]
     cells = []
     for r in rows:
-        row = [_num(r["rank"]), _num(r["id"]), escape(r["name"]), _num(r["crs"]), _num(r["crs_std"]),
-               _num(r["acc"], 2), _num(r["top1"], 2), _num(r["n"]), _num(r["area"], 3),
-               _num(r["size_adjusted"], 3), _num(r["flagged"])]
+        row = [html_cell(r["rank"]), html_cell(r["id"]), escape(r["name"]), html_cell(r["crs"]), html_cell(r["crs_std"]),
+               html_cell(r["acc"], 2), html_cell(r["top1"], 2), html_cell(r["n"]), html_cell(r["area"], 3),
+               html_cell(r["size_adjusted"], 3), html_cell(r["flagged"])]
         if probed:
-            row += [_num(r["probe_top1"], 2), _num(r["probe_top5"], 2)]
+            row += [html_cell(r["probe_top1"], 2), html_cell(r["probe_top5"], 2)]
         cells.append(row)
-    return _table(headers, cells, ["flagged" if r["flagged"] else "" for r in rows])
+    return table(headers, cells, ["flagged" if r["flagged"] else "" for r in rows])
 
 
 def _skipped(summary: dict) -> str:
@@ -108,9 +69,9 @@ def _skipped(summary: dict) -> str:
     if not skipped:
         return "<p>No image was skipped.</p>"
     shown = skipped[:MAX_SKIPPED_ROWS]
-    table = _table([("image", True), ("reason", True)], [[escape(s["key"]), escape(s["reason"])] for s in shown])
+    listed = table([("image", True), ("reason", True)], [[escape(s["key"]), escape(s["reason"])] for s in shown])
     more = len(skipped) - len(shown)
-    return table + (f"<p>… and {more} more (all are listed in summary.json).</p>" if more > 0 else "")
+    return listed + (f"<p>… and {more} more (all are listed in summary.json).</p>" if more > 0 else "")
 
 
 def _overlays(overlays: list[tuple[Overlay, str]]) -> str:
@@ -129,17 +90,8 @@ def render_score_html(summary: dict, *, chart: str, overlays: list[tuple[Overlay
     accurate = summary["accurate_non_robust"]["classes"]
     accurate_html = ("<p>" + ", ".join(f"{c['id']} {escape(c['name'])} (acc {c['acc']:.2f}, CRS {c['crs']:.4f})"
                                         for c in accurate) + "</p>") if accurate else "<p>none</p>"
-    files = " · ".join(f'<a href="{escape(rel)}">{escape(title)}</a>' for title, rel in links.items())
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>rtool score report</title>
-<style>{_STYLE}</style>
-</head>
-<body>
-<h1>Class robustness score report</h1>
-<p>Files: {files}</p>
+    body = f"""<h1>Class robustness score report</h1>
+<p>Files: {file_links(links)}</p>
 <h2>Summary</h2>
 {_summary_table(summary)}
 {_EXPLANATION}
@@ -154,7 +106,5 @@ def render_score_html(summary: dict, *, chart: str, overlays: list[tuple[Overlay
 <h2>Skipped images</h2>
 {_skipped(summary)}
 <h2>Configuration</h2>
-{_config_table(summary.get("config") or {})}
-</body>
-</html>
-"""
+{config_table(summary.get("config") or {})}"""
+    return page("rtool score report", body)

@@ -76,7 +76,7 @@ def test_parity_matches_authors_loop_with_packing_across_images():
     assert len({tuple(row.tolist()) for row in alive}) > 1
     assert not alive[:, list(PLANTED_ZERO)].any()
 
-    result = score_cam(model, model[2], images, targets, batch_size=5)  # 5 < C = 16, divides neither C nor rows
+    result = score_cam(model, model[2], images, targets, batch_size=5, mode="parity")  # 5 < C = 16, divides neither C nor rows
     assert result.maps.shape == (4, 37, 41) and result.maps.dtype == torch.float32
     assert result.channels_total == 4 * 16
     assert result.channels_evaluated == int(alive.sum())
@@ -94,8 +94,8 @@ def test_parity_several_targets_for_one_image_and_batch_size_invariance():
     image = images_and_targets(count=1, size=(32, 32))[0]
     images = image.expand(5, -1, -1, -1).contiguous()
     targets = torch.arange(5)
-    packed = score_cam(model, model[2], images, targets, batch_size=7).maps
-    one_batch = score_cam(model, model[2], images, targets, batch_size=1000).maps
+    packed = score_cam(model, model[2], images, targets, batch_size=7, mode="parity").maps
+    one_batch = score_cam(model, model[2], images, targets, batch_size=1000, mode="parity").maps
     assert (packed - one_batch).abs().max() <= 1e-6
     for t in range(5):
         expected = score_cam_reference(model, model[2], image, t, n_batch=3)
@@ -144,8 +144,8 @@ def test_channels_last_on_and_off_agree_and_model_is_restored():
     model = small_cnn(seed=6)
     weights_before = {name: (p, p.data_ptr(), p.stride()) for name, p in model.named_parameters()}
     images, targets = images_and_targets(count=2, size=(31, 33))
-    on = score_cam(model, model[2], images, targets, channels_last=True).maps
-    off = score_cam(model, model[2], images, targets, channels_last=False).maps
+    on = score_cam(model, model[2], images, targets, channels_last=True, mode="parity").maps
+    off = score_cam(model, model[2], images, targets, channels_last=False, mode="parity").maps
     assert (on - off).abs().max() <= 1e-5
     for name, p in model.named_parameters():
         param, pointer, stride = weights_before[name]
@@ -157,9 +157,9 @@ def test_channels_last_on_and_off_agree_and_model_is_restored():
 def test_works_inside_a_callers_inference_mode():
     model = small_cnn(seed=15)
     images, targets = images_and_targets(count=2, size=(16, 16))
-    outside = score_cam(model, model[2], images, targets).maps
+    outside = score_cam(model, model[2], images, targets, mode="parity").maps
     with torch.inference_mode():
-        inside = score_cam(model, model[2], images, targets).maps
+        inside = score_cam(model, model[2], images, targets, mode="parity").maps
     assert torch.equal(torch.nan_to_num(outside, nan=-1.0), torch.nan_to_num(inside, nan=-1.0))
     assert model[2].weight.is_contiguous() and not model[2].weight.is_inference()
 
@@ -167,7 +167,7 @@ def test_works_inside_a_callers_inference_mode():
 def test_constant_combined_map_is_nan_in_both_paths():
     model = small_cnn(seed=7, other_bias=-100.0)  # every channel of the hooked conv is all-negative
     images, targets = images_and_targets(count=2, size=(20, 20))
-    result = score_cam(model, model[2], images, targets)
+    result = score_cam(model, model[2], images, targets, mode="parity")
     assert result.channels_evaluated == 0 and result.forward_batches == 0
     assert torch.isnan(result.maps).all()  # kept as NaN: the robustness score counts it as RS = 0
     assert torch.isnan(score_cam_reference(model, model[2], images[:1], int(targets[0]))).all()
@@ -177,10 +177,10 @@ def test_constant_combined_map_is_nan_in_both_paths():
 def test_approximate_options_only_when_asked():
     model = small_cnn(seed=8, other_bias=0.5)
     images, targets = images_and_targets(count=2, size=(32, 32))
-    exact = score_cam(model, model[2], images, targets)
-    top = score_cam(model, model[2], images, targets, top_k=4)
+    exact = score_cam(model, model[2], images, targets, mode="parity")
+    top = score_cam(model, model[2], images, targets, top_k=4, mode="parity")
     assert top.channels_evaluated == 2 * 4
-    bf16 = score_cam(model, model[2], images, targets, autocast="bf16")
+    bf16 = score_cam(model, model[2], images, targets, autocast="bf16", mode="parity")
     assert bf16.channels_evaluated == exact.channels_evaluated
     assert (bf16.maps - exact.maps).abs().max() < 0.1
 
@@ -189,7 +189,7 @@ def test_progress_reports_every_masked_row():
     model = small_cnn(seed=9)
     images, targets = images_and_targets(count=2, size=(16, 16))
     steps = []
-    result = score_cam(model, model[2], images, targets, batch_size=5, progress=steps.append)
+    result = score_cam(model, model[2], images, targets, batch_size=5, progress=steps.append, mode="parity")
     assert sum(steps) == result.channels_evaluated and len(steps) == result.forward_batches
 
 
@@ -239,7 +239,7 @@ def test_planted_object_gets_the_saliency_mass():
         peak = divmod(int(maps[0].argmax()), 32)
         assert box[0].start <= peak[0] < box[0].stop and box[1].start <= peak[1] < box[1].stop
     # class 0 is what the model answers when the object is gone: its evidence is the context
-    context = score_cam(model, model[2], image, torch.tensor([0])).maps
+    context = score_cam(model, model[2], image, torch.tensor([0]), mode="parity").maps
     assert context[0, box[0], box[1]].sum() / context[0].sum() < 0.1
 
 
@@ -251,7 +251,7 @@ def test_resnet18_fast_equals_reference():
     layer = model.layer4[1].conv2
     images = torch.randn(2, 3, 64, 64)
     targets = torch.tensor([3, 7])
-    result = score_cam(model, layer, images, targets, batch_size=256)  # 2 x 512 rows packed into 256s
+    result = score_cam(model, layer, images, targets, batch_size=256, mode="parity")  # 2 x 512 rows packed into 256s
     expected = score_cam_reference(model, layer, images[1:], int(targets[1]))
     assert (result.maps[1] - expected).abs().max() <= 1e-5
 
@@ -276,14 +276,14 @@ def test_entry_point_maps_parity_to_mask_mode_and_returns_stats():
         (lambda m, x, t: saliency_maps(m, m[2], x, t, method="lime"), "unknown saliency method 'lime'"),
         (lambda m, x, t: saliency_maps(m, m[2], x, t, n_samples=3), "option 'n_samples' does not apply to scorecam"),
         (lambda m, x, t: score_cam(m, m[2], x, t, mode="shift"), "Score-CAM mode 'shift' is unknown"),
-        (lambda m, x, t: score_cam(m, m[2], x, t, weight="logit"), "Score-CAM weight 'logit' is unknown"),
-        (lambda m, x, t: score_cam(m, m[2], x, t, batch_size=0), "batch_size must be a positive integer, got 0"),
-        (lambda m, x, t: score_cam(m, m[2], x, torch.tensor([0, 5])), "target class 5 is out of range"),
-        (lambda m, x, t: score_cam(m, m[2], x, torch.tensor([0])), "targets must be integer class ids of shape [2]"),
-        (lambda m, x, t: score_cam(m, m[2], x[0], t), "images must be a floating-point tensor [B, C, H, W]"),
-        (lambda m, x, t: score_cam(m, nn.Conv2d(3, 3, 1), x, t), "is not a submodule of the model"),
-        (lambda m, x, t: score_cam(m, m[5], x, t), "must output a 4-D tensor"),
-        (lambda m, x, t: score_cam(m.train(), m[2], x, t), "model is in training mode"),
+        (lambda m, x, t: score_cam(m, m[2], x, t, weight="logit", mode="parity"), "Score-CAM weight 'logit' is unknown"),
+        (lambda m, x, t: score_cam(m, m[2], x, t, batch_size=0, mode="parity"), "batch_size must be a positive integer, got 0"),
+        (lambda m, x, t: score_cam(m, m[2], x, torch.tensor([0, 5]), mode="parity"), "target class 5 is out of range"),
+        (lambda m, x, t: score_cam(m, m[2], x, torch.tensor([0]), mode="parity"), "targets must be integer class ids of shape [2]"),
+        (lambda m, x, t: score_cam(m, m[2], x[0], t, mode="parity"), "images must be a floating-point tensor [B, C, H, W]"),
+        (lambda m, x, t: score_cam(m, nn.Conv2d(3, 3, 1), x, t, mode="parity"), "is not a submodule of the model"),
+        (lambda m, x, t: score_cam(m, m[5], x, t, mode="parity"), "must output a 4-D tensor"),
+        (lambda m, x, t: score_cam(m.train(), m[2], x, t, mode="parity"), "model is in training mode"),
     ],
 )
 def test_bad_input_is_a_usage_error(call, message):
@@ -306,9 +306,9 @@ def test_compiled_masked_passes_give_the_eager_maps():
                                 torch.nn.Linear(12, 5)).eval()
     images = torch.randn(3, 3, 20, 20)
     targets = torch.tensor([0, 3, 4])
-    eager = fast_score_cam(model, model[2], images, targets, batch_size=16)
+    eager = fast_score_cam(model, model[2], images, targets, batch_size=16, mode="parity")
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="torch.compile failed")  # a silent eager fallback is a failure
-        compiled = fast_score_cam(model, model[2], images, targets, batch_size=16, compile=True)  # last batch padded
+        compiled = fast_score_cam(model, model[2], images, targets, batch_size=16, compile=True, mode="parity")  # last batch padded
     torch.testing.assert_close(compiled.maps, eager.maps, atol=1e-5, rtol=0, equal_nan=True)
     assert compiled.channels_evaluated == eager.channels_evaluated

@@ -18,9 +18,12 @@ from PIL import Image
 import rtool.engine.io as engine_io
 from rtool.data import ShapesConfig, ShapesDataset, channel_stats, generate_shapes, load_imagenet_classes
 from rtool.errors import UsageError
-from rtool.report import (classes_csv_text, crs_statistics, dataset_key_index, format_lowest_table, score_summary,
-                          write_classes_csv, write_overlays, write_score_outputs)
-from rtool.score.results import ClassScore, ImageScores, ScoreResult, class_scores, rank_and_flag
+from dataclasses import replace
+
+from rtool.data import key_index as dataset_key_index
+from rtool.report.score import (classes_csv_text, crs_statistics, format_lowest_table, score_summary,
+                                write_classes_csv, write_overlays, write_score_outputs)
+from rtool.score.results import ClassScore, ImageScores, ScoreResult
 
 AUTHORS_CSV = Path("/work/shared/data/robustness_score/ImageNet__ResNet_152__ScoreCAM.csv")
 needs_authors_csv = pytest.mark.skipif(not AUTHORS_CSV.is_file(), reason="the authors' CSVs are not in shared/")
@@ -40,11 +43,9 @@ def result_from_images(labels, rs, top5, class_names, *, top1=None, area=None, k
         area=torch.tensor(area or [0.25] * n, dtype=torch.float64), nan_map=torch.zeros(n, dtype=torch.bool),
         thumbnails=thumbnails,
     )
-    classes = class_scores(images, class_names)
-    ranking, flagged = rank_and_flag(classes, threshold, bottom_k)
-    return ScoreResult(images=images, classes=classes, ranking=ranking, flagged=flagged, threshold=threshold,
-                       bottom_k=bottom_k, config={"method": "scorecam", "parity": False, "model": "toy"},
-                       stats={"masked_passes": 12.0}, skipped=list(skipped), planted=planted)
+    return ScoreResult.build(images, class_names, threshold=threshold, bottom_k=bottom_k,
+                             config={"method": "scorecam", "parity": False, "model": "toy"},
+                             stats={"masked_passes": 12.0}, skipped=list(skipped), planted=planted)
 
 
 def hand_made() -> ScoreResult:
@@ -65,9 +66,7 @@ def result_from_authors_csv(names: list[str]) -> ScoreResult:
     classes = [ClassScore(id=int(r[0]), name=names[int(r[0])], n=50, acc=float(r[1]), top1=float(r[1]),
                           crs=float(r[2]), crs_std=0.0, area=0.5, size_adjusted=float(r[2]) / 0.5, nan_maps=0)
                for r in authors_rows()]
-    ranking, flagged = rank_and_flag(classes, 0.3, 25)
-    return ScoreResult(images=ImageScores.empty(), classes=classes, ranking=ranking, flagged=flagged,
-                       threshold=0.3, bottom_k=25)
+    return ScoreResult.from_classes(ImageScores.empty(), classes, threshold=0.3, bottom_k=25)
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +154,7 @@ def test_summary_reproduces_the_spec_table_from_the_authors_csv(tmp_path):
 
 
 def test_classes_csv_parses_back_to_the_same_numbers(tmp_path):
-    result = hand_made()
-    result.by_id()[1].probe_top1, result.by_id()[1].probe_top5 = 0.5, 1.0
+    result = hand_made().with_probes({1: (0.5, 1.0)})
     written = write_score_outputs(result, tmp_path)
     rows = parse_csv(written["classes_csv"])
     assert [int(r["id"]) for r in rows] == [0, 1, 2, 3]
@@ -216,8 +214,8 @@ def test_summary_statistics_on_a_hand_made_example(tmp_path):
 
 def test_summary_reports_planted_classes_not_ranked_lowest_and_nan_as_null():
     result = hand_made()
-    result.planted = [0, 3]
-    result.by_id()[2].size_adjusted = math.nan
+    result = replace(result, planted=[0, 3],
+                     classes=[replace(c, size_adjusted=math.nan) if c.id == 2 else c for c in result.classes])
     summary = score_summary(result)
     assert summary["planted"]["ranked_lowest"] is False
     assert summary["lowest"][2]["size_adjusted"] is None
@@ -231,8 +229,7 @@ def test_crs_statistics_of_nothing_is_empty():
 # --- stdout table -----------------------------------------------------------------------------------------
 
 def test_format_lowest_table():
-    result = hand_made()
-    result.by_id()[0].probe_top1, result.by_id()[0].probe_top5 = 0.5, 1.0
+    result = hand_made().with_probes({0: (0.5, 1.0)})
     lines = format_lowest_table(result, n=3).splitlines()
     assert len(lines) == 4
     assert lines[0].split() == ["rank", "id", "name", "CRS", "acc", "flagged", "probe", "t1/t5"]
@@ -253,7 +250,7 @@ def assert_png(path: Path, min_side: int = 100) -> None:
 
 def test_overlays_chart_and_report(tmp_path, shapes_scored):
     dataset, result = shapes_scored
-    result.by_id()[0].probe_top1, result.by_id()[0].probe_top5 = 1.0, 1.0
+    result = result.with_probes({0: (1.0, 1.0)})
     written = write_score_outputs(result, tmp_path, dataset=dataset, overlay_classes=2, overlays_per_class=2)
     assert_png(written["crs_png"])
     overlays = sorted((tmp_path / "overlays").iterdir())
@@ -348,10 +345,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def changed(result: ScoreResult) -> ScoreResult:
-    for c in result.classes:
-        c.crs = 1.0 - c.crs
-    result.ranking.reverse()
-    return result
+    return replace(result, classes=[replace(c, crs=1.0 - c.crs) for c in result.classes],
+                   ranking=result.ranking[::-1])
 
 
 def test_crash_while_writing_a_file_keeps_the_previous_one(tmp_path, monkeypatch):
