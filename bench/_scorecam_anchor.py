@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from rtool.models import build_model, default_target_layer, get_layer
-from rtool.score.saliency._common import channels_last_model
-from rtool.score.saliency.scorecam import score_cam_reference
+from rtool.engine import channels_last_model
+from rtool.score import score_cam_reference
 
 MODEL_NAMES = ("shapes", "resnet18", "resnet50")
 SHAPES_IMAGES = 32
@@ -51,7 +51,7 @@ def sync(device: torch.device) -> None:
 def load_case(name: str, device: str = "cpu") -> Case:
     """The benchmark case `name` (one of MODEL_NAMES) on `device`; the same tensors every call."""
     if name == "shapes":
-        from rtool.score.shapes_default import load_shapes_default
+        from rtool.score import load_shapes_default
 
         default = load_shapes_default(quiet=True)
         model = default.model.eval().to(device)

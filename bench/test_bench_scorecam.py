@@ -39,7 +39,7 @@ from _scorecam_anchor import (
     store_reference,
     timed,
 )
-from rtool.score.saliency.scorecam import auto_batch_size, score_cam
+from rtool.score import auto_batch_size, score_cam
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 ROUNDS = {"shapes": 5, "resnet18": 3, "resnet50": 1}
@@ -65,7 +65,10 @@ def _pedantic(benchmark, name: str, fn, setup=None) -> list[float]:
 
 
 def _run_rtool(benchmark, case, name: str, **options) -> dict[str, object]:
-    """Benchmarks score_cam(**options) on `case`, each round paired with its floor; returns extra_info entries."""
+    """Benchmarks score_cam(**options) on `case`, each round paired with its floor; returns extra_info entries.
+
+    The authors' variant unless `options` say otherwise: the maps are compared with the parity reference."""
+    options = {"mode": "parity", **options}
     top_k = options.get("top_k")
     skip = options.get("skip_zero_channels", True)
     rows = evaluated_rows(case, top_k=top_k, skip_zero_channels=skip)
@@ -178,7 +181,7 @@ EXACT_VARIANTS = [name for name in VARIANTS if name not in ("autocast=bf16", "to
 def test_scorecam_variants(benchmark, device, model_name, variant):
     case = load_dead_case(model_name, device) if variant == "dead_channels=1/2" else load_case(model_name, device)
     benchmark.group = f"scorecam variants {model_name} {device}"
-    options = dict(VARIANTS[variant])
+    options = {"mode": "parity", **VARIANTS[variant]}  # compared with the parity reference
     if variant == "top_k=C/4":
         options["top_k"] = num_channels(case) // 4
     if variant == "compile":

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 import torch
+from torch import nn
 
 from rtool.errors import UsageError
 
@@ -66,3 +67,22 @@ def autocast(device: torch.device | str, dtype: str | None) -> Iterator[None]:
     device_type = torch.device(device).type
     with torch.autocast(device_type=device_type, dtype=torch_dtype):
         yield
+
+
+@contextlib.contextmanager
+def channels_last_model(model: nn.Module, enabled: bool) -> Iterator[None]:
+    """Temporarily puts the model's 4-D parameters and buffers in channels_last, restoring the originals after."""
+    if not enabled:
+        yield
+        return
+    originals: list[tuple[torch.Tensor, torch.Tensor]] = []
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.dim() == 4 and not tensor.is_contiguous(memory_format=torch.channels_last):
+                originals.append((tensor, tensor.data))
+                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        for tensor, data in originals:
+            tensor.data = data

@@ -11,11 +11,14 @@ from rtool.score.pipeline import run
 from rtool.score.probe import hide_boxes, probe_classes
 from rtool.score.results import ClassScore, ImageScores, ScoreResult, class_scores, rank_and_flag
 from rtool.score.rs import area_fractions, robustness_scores
-from rtool.score.saliency import SALIENCY_METHODS, saliency_maps
+from rtool.score.saliency import (SALIENCY_METHODS, ScoreCamResult, auto_batch_size, grad_cam_pp, saliency_maps,
+                                  score_cam, score_cam_reference, smooth_grad_cam_pp)
 from rtool.score.settings import ScoreSettings, default_bottom_k
+from rtool.score.shapes_default import ShapesDefault, load_shapes_default
 
 __all__ = [
-    "SALIENCY_METHODS", "ClassScore", "ImageScores", "ScoreResult", "ScoreSettings", "area_fractions",
-    "class_scores", "default_bottom_k", "hide_boxes", "probe_classes", "rank_and_flag", "robustness_scores",
-    "run", "saliency_maps",
+    "SALIENCY_METHODS", "ClassScore", "ImageScores", "ScoreCamResult", "ScoreResult", "ScoreSettings",
+    "ShapesDefault", "area_fractions", "auto_batch_size", "class_scores", "default_bottom_k", "grad_cam_pp",
+    "hide_boxes", "load_shapes_default", "probe_classes", "rank_and_flag", "robustness_scores", "run",
+    "saliency_maps", "score_cam", "score_cam_reference", "smooth_grad_cam_pp",
 ]

@@ -13,7 +13,7 @@ from torch import nn
 
 from rtool.errors import UsageError
 from rtool.score.saliency.gradcam import grad_cam_pp, gradcampp_weights, smooth_grad_cam_pp
-from rtool.score.saliency.scorecam import ScoreCamResult, score_cam, score_cam_reference
+from rtool.score.saliency.scorecam import ScoreCamResult, auto_batch_size, score_cam, score_cam_reference
 
 SALIENCY_METHODS = ("scorecam", "gradcampp", "smoothgradcampp")
 
@@ -75,6 +75,7 @@ __all__ = [
     "SALIENCY_METHODS",
     "SaliencyResult",
     "ScoreCamResult",
+    "auto_batch_size",
     "grad_cam_pp",
     "gradcampp_weights",
     "saliency_maps",

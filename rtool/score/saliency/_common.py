@@ -1,9 +1,6 @@
 """Shared pieces of the saliency methods: input checks, the activation hook, min-max normalisation."""
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -116,22 +113,3 @@ def minmax_normalize(maps: torch.Tensor) -> torch.Tensor:
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear (align_corners=False) resize of [N, h, w] maps to [N, *size]."""
     return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-
-
-@contextlib.contextmanager
-def channels_last_model(model: nn.Module, enabled: bool) -> Iterator[None]:
-    """Temporarily puts the model's 4-D parameters and buffers in channels_last, restoring the originals after."""
-    if not enabled:
-        yield
-        return
-    originals: list[tuple[torch.Tensor, torch.Tensor]] = []
-    with torch.no_grad():
-        for tensor in [*model.parameters(), *model.buffers()]:
-            if tensor.dim() == 4 and not tensor.is_contiguous(memory_format=torch.channels_last):
-                originals.append((tensor, tensor.data))
-                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
-    try:
-        yield
-    finally:
-        for tensor, data in originals:
-            tensor.data = data

@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rtool.engine import channels_last_model
 from rtool.errors import UsageError
 from rtool.ops import scorecam_masks
 from rtool.score.saliency._common import (
     ActivationCapture,
-    channels_last_model,
     check_images_and_targets,
     check_logits,
     check_model_and_layer,
@@ -75,7 +75,7 @@ def _sync(device: torch.device) -> None:
 
 
 # Masked rows per forward pass when the caller does not say: the measured best for the resnets on CPU (they
-# dominate real runs); a GPU wants more rows. The measurements: bench/README.md, "Score-CAM batch size".
+# dominate real runs); a GPU wants more rows. The measurements: bench/README.md, "Batch size on CPU" under the Score-CAM variants.
 AUTO_BATCH_SIZE = {"cpu": 32, "cuda": 256}
 
 
