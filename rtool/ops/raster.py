@@ -54,11 +54,13 @@ def rasterize_backward(
 
 def color_gradient(grad_image: torch.Tensor, face_index: torch.Tensor, num_faces: int) -> torch.Tensor:
     """dL/d(colors) [B, F, C]: each face collects the image gradient of the pixels it covers."""
-    batch, channels = grad_image.shape[:2]
-    grads = grad_image.reshape(batch, channels, -1).transpose(1, 2)  # [B, P, C]
-    ids = face_index.reshape(batch, -1)
+    batch, channels, height, width = grad_image.shape
+    grads = grad_image.reshape(batch, channels, height * width).transpose(1, 2)  # [B, P, C]
+    ids = face_index.reshape(batch, height * width)
     covered = (ids >= 0).unsqueeze(-1).to(grads.dtype)
     out = grads.new_zeros((batch, num_faces, channels))
+    if num_faces == 0:
+        return out
     return out.scatter_add_(1, ids.clamp(min=0).unsqueeze(-1).expand(-1, -1, channels), grads * covered)
 
 
