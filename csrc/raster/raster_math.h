@@ -62,6 +62,7 @@ RTOOL_RASTER_HD T interpolated_depth(const ScreenFace<T>& f, const T* w) {
 // (outside it): the boundary is where the segment P->Q leaves f, on edge (a, b). `coef` is dL/d(boundary
 // position along P->Q, in pixels). Writes d L / d(pixel x, y) of the edge's two vertices into
 // grad[a].{x,y}, grad[b].{x,y} (local slots 0..2 = face corners) and returns false if no edge applies.
+// The estimate is weighted by the edge's squared normal component along the axis (see below).
 // axis 0: P, Q on one row (Q.x = P.x + dir); axis 1: on one column (Q.y = P.y + dir).
 template <typename T>
 RTOOL_RASTER_HD bool boundary_gradient(const ScreenFace<T>& f, T px, T py, T qx, T qy, int axis, T dir, T coef,
@@ -90,7 +91,11 @@ RTOOL_RASTER_HD bool boundary_gradient(const ScreenFace<T>& f, T px, T py, T qx,
   const T dw = wb - wa;
   if (!(dw > T(1e-9) || dw < T(-1e-9))) return false;
   const T s = (w_line - wa) / dw;
-  const T g = coef * dir;  // dL / du_c
+  // Row pairs and column pairs each see the full swept area of an edge; weigh each by the squared normal
+  // component along its axis (the weights of one edge sum to 1) so the two estimates average instead of add.
+  const T du = ub - ua;
+  const T weight = dw * dw / (du * du + dw * dw);
+  const T g = coef * dir * weight;  // dL / du_c
   const int u_slot = axis, w_slot = 1 - axis;
   grad[a][u_slot] += g * (T(1) - s);
   grad[b][u_slot] += g * s;

@@ -129,7 +129,8 @@ def _boundary_gradient_ref(x, y, area2, px, py, qx, qy, axis, direction, coef):
     ok = crossing.any(1) & (dw.abs() > 1e-9)
     dw_safe = torch.where(ok, dw, torch.ones_like(dw))
     s = (w_line - wa) / dw_safe
-    g = coef * direction
+    du = ub - ua
+    g = coef * direction * dw * dw / torch.where(ok, du * du + dw * dw, torch.ones_like(du))
     grad = torch.zeros(x.shape[0], 3, 2, dtype=x.dtype, device=x.device)
     rows = torch.arange(x.shape[0], device=x.device)
     u_slot, w_slot = axis, 1 - axis
