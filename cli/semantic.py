@@ -84,7 +84,7 @@ def render(opts: GlobalOptions, mesh: str, azimuths: str, elevations: str, image
     az = torch.tensor([a for _ in elevation_list for a in azimuth_list])
     el = torch.tensor([e for e in elevation_list for _ in azimuth_list])
     with torch.no_grad():
-        images = torch.cat([renderer.render(loaded, az[k:k + 32], el[k:k + 32]).cpu() for k in range(0, len(az), 32)])
+        images = renderer.render(loaded, az, el).cpu()
     path = output or (opts.out or Path("rtool-out") / "semantic") / f"render_{loaded.name}.png"
     save_grid(images, azimuth_list, elevation_list, f"{loaded.name}: {loaded.num_faces} faces, {image_size}px", path)
     click.echo(f"rendered {len(az)} views of {loaded.name} ({loaded.num_faces} faces) at {image_size}x{image_size}: {path}")

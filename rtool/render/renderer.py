@@ -32,10 +32,12 @@ class Renderer:
     far: float = DEFAULT_FAR
     device: str | torch.device = "cpu"
     dtype: torch.dtype = torch.float32
+    views_per_pass: int = 32  # views rasterized together; bounds the 2x-size intermediate images in memory
 
     def __post_init__(self):
-        if self.image_size < 1 or self.supersample < 1:
-            raise UsageError(f"image_size and supersample must be >= 1, got {self.image_size}, {self.supersample}")
+        if self.image_size < 1 or self.supersample < 1 or self.views_per_pass < 1:
+            raise UsageError(f"image_size, supersample and views_per_pass must be >= 1, got {self.image_size}, "
+                             f"{self.supersample}, {self.views_per_pass}")
 
     def angles(self, azimuth: Angles, elevation: Angles) -> tuple[torch.Tensor, torch.Tensor]:
         """Both angles as [B] tensors (a scalar broadcasts to the other's length); tensors keep their graph."""
@@ -65,9 +67,16 @@ class Renderer:
         az, el = self.angles(azimuth, elevation)
         vertices = mesh.vertices.to(device=self.device, dtype=self.dtype)
         faces = double_sided(mesh.faces.to(self.device))
-        shade = face_shading(vertices, faces)  # [2F]
+        shade = face_shading(vertices, faces)  # [2F], world-fixed: the same in every view
+        if az.numel() <= self.views_per_pass:
+            return self._render_pass(vertices, faces, shade, az, el)
+        step = self.views_per_pass
+        return torch.cat([self._render_pass(vertices, faces, shade, az[k:k + step], el[k:k + step])
+                          for k in range(0, az.numel(), step)])
+
+    def _render_pass(self, vertices, faces, shade, az, el) -> torch.Tensor:
         colors = shade[None, :, None].expand(az.numel(), -1, 3)
-        projected = self.project(mesh, az, el)
+        projected = perspective(look_at(vertices, eye_position(az, el, self.distance)))
         internal = self.image_size * self.supersample
         image = rasterize(projected, faces, colors, internal, self.near, self.far, True)[0]
         if self.supersample > 1:

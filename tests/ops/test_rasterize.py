@@ -194,3 +194,20 @@ def test_cuda_matches_cpu():
         got = rasterize_backward(grad.cuda(), image.cuda(), face_index.cuda(), cuda_args[0], cuda_args[1],
                                  kwargs.get("cull_backfaces", True))
         torch.testing.assert_close(got.cpu(), want, atol=1e-4, rtol=1e-5)
+
+
+def test_result_does_not_depend_on_the_thread_count():
+    vertices, faces, colors = random_mesh(3, 80, 200, seed=41, dtype=torch.float32, spread=1.0)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = rasterize(vertices, faces, colors, 70)
+        grad_one = rasterize_backward(torch.ones_like(one[0]), one[0], one[1], vertices, faces)
+        torch.set_num_threads(max(2, threads))
+        many = rasterize(vertices, faces, colors, 70)
+        grad_many = rasterize_backward(torch.ones_like(many[0]), many[0], many[1], vertices, faces)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, many):
+        assert torch.equal(a, b)
+    assert torch.equal(grad_one, grad_many)

@@ -74,6 +74,8 @@ def test_batch_equals_one_by_one_and_scalar_broadcasts():
     for k in range(4):
         assert torch.equal(batch[k:k + 1], renderer.render(mesh, azimuth[k], elevation[k]))
     assert torch.equal(renderer.render(mesh, azimuth, 10.0)[0], batch[0])
+    in_passes = Renderer(image_size=24, views_per_pass=3).render(mesh, azimuth, elevation)
+    assert torch.equal(in_passes, batch)
 
 
 def test_degenerate_faces_and_empty_views():
