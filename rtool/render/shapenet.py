@@ -15,7 +15,9 @@ from rtool.render.obj import load_obj
 class SemanticClass:
     class_nb: int          # the original code's class number
     folder: str            # the original `scale/` folder name
-    synset: str | None     # ShapeNetCore-v2 synset id of the matching category (None: not in ShapeNetCore)
+    # ShapeNetCore-v2 synset id of the matching category, accepted as the folder name besides `folder`
+    # (cup -> ShapeNet's "mug", vase -> its "jar"; toilet has no ShapeNetCore category: None)
+    synset: str | None
     imagenet_index: int    # index into the 1000 ImageNet classes
     imagenet_name: str     # torchvision's category name at that index (checked by tests)
 
