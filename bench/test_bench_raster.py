@@ -44,7 +44,8 @@ def test_raster_forward_backward(benchmark, mesh_name, implementation):
     if implementation == "rtool":
         views, size, fns = VIEWS, 448, (rasterize, rasterize_backward)
     else:
-        views, size, fns = REFERENCE_VIEWS[mesh_name], REFERENCE_SIZE[mesh_name], (rasterize_ref, rasterize_backward_ref)
+        views, size = REFERENCE_VIEWS[mesh_name], REFERENCE_SIZE[mesh_name]
+        fns = (rasterize_ref, rasterize_backward_ref)
     vertices, faces, colors = raster_inputs(mesh_name, views, size)
     benchmark.extra_info.update(views=views, internal_size=size, faces=int(faces.shape[0]))
     rounds = 3 if implementation == "rtool" else 1

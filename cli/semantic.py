@@ -67,7 +67,8 @@ def semantic() -> None:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="PNG to write (default: <out>/render_<mesh>.png, out = --out or rtool-out/semantic).")
 @pass_options
-def render(opts: GlobalOptions, mesh: str, azimuths: str, elevations: str, image_size: int, output: Path | None) -> None:
+def render(opts: GlobalOptions, mesh: str, azimuths: str, elevations: str, image_size: int,
+           output: Path | None) -> None:
     """Renders MESH (an OBJ file or a procedural mesh name such as cube, cup, torus) as a grid of views."""
     import torch
 
@@ -77,7 +78,8 @@ def render(opts: GlobalOptions, mesh: str, azimuths: str, elevations: str, image
     elevation_list = parse_angles(elevations, "--elevations")
     bad = [e for e in elevation_list if not -90 < e < 90]
     if bad:
-        raise UsageError(f"--elevations {bad[0]:g}: expected degrees strictly between -90 and 90 (the camera flips at ±90)")
+        raise UsageError(f"--elevations {bad[0]:g}: expected degrees strictly between -90 and 90 "
+                         "(the camera flips at ±90)")
     loaded = resolve_mesh(mesh)
     device = resolve_device(opts.device)
     renderer = Renderer(image_size=image_size, device=device)
@@ -87,4 +89,5 @@ def render(opts: GlobalOptions, mesh: str, azimuths: str, elevations: str, image
         images = renderer.render(loaded, az, el).cpu()
     path = output or (opts.out or Path("rtool-out") / "semantic") / f"render_{loaded.name}.png"
     save_grid(images, azimuth_list, elevation_list, f"{loaded.name}: {loaded.num_faces} faces, {image_size}px", path)
-    click.echo(f"rendered {len(az)} views of {loaded.name} ({loaded.num_faces} faces) at {image_size}x{image_size}: {path}")
+    click.echo(f"rendered {len(az)} views of {loaded.name} ({loaded.num_faces} faces) "
+               f"at {image_size}x{image_size}: {path}")

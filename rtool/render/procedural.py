@@ -121,7 +121,8 @@ def pyramid() -> Mesh:
 
 
 def prism() -> Mesh:
-    tri = [(math.cos(a), math.sin(a)) for a in (math.pi / 2, math.pi / 2 + 2 * math.pi / 3, math.pi / 2 + 4 * math.pi / 3)]
+    angles = [math.pi / 2 + 2 * math.pi * k / 3 for k in range(3)]
+    tri = [(math.cos(a), math.sin(a)) for a in angles]
     v = [(x, y, -1.5) for x, y in tri] + [(x, y, 1.5) for x, y in tri]
     f = [(0, 2, 1), (3, 4, 5), (0, 1, 4), (0, 4, 3), (1, 2, 5), (1, 5, 4), (2, 0, 3), (2, 3, 5)]
     return _polyhedron(v, f, "prism")
@@ -129,8 +130,9 @@ def prism() -> Mesh:
 
 def capsule(segments: int = 32) -> Mesh:
     quarter = 8
-    bottom = [(math.sin(math.pi / 2 * k / quarter), -1.0 - math.cos(math.pi / 2 * k / quarter)) for k in range(quarter + 1)]
-    top = [(math.cos(math.pi / 2 * k / quarter), 1.0 + math.sin(math.pi / 2 * k / quarter)) for k in range(quarter + 1)]
+    steps = [math.pi / 2 * k / quarter for k in range(quarter + 1)]
+    bottom = [(math.sin(a), -1.0 - math.cos(a)) for a in steps]
+    top = [(math.cos(a), 1.0 + math.sin(a)) for a in steps]
     profile = [(0.0, -2.0)] + bottom[1:] + top[:-1] + [(0.0, 2.0)]
     return revolve(profile, segments, "capsule")
 

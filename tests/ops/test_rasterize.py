@@ -127,7 +127,8 @@ def test_nearest_face_wins_and_ties_go_to_the_lower_id():
     colors = torch.tensor([[[0.25], [0.75]]], dtype=torch.float64)
     image, face_index, _, depth = rasterize(vertices, faces, colors, 16)
     covered = face_index >= 0
-    assert covered.any() and torch.all(face_index[covered] == 1) and torch.allclose(depth[covered], torch.full_like(depth[covered], 2.0))
+    assert covered.any() and torch.all(face_index[covered] == 1)
+    assert torch.allclose(depth[covered], torch.full_like(depth[covered], 2.0))
     tie = torch.tensor([near_face + near_face], dtype=torch.float64)
     _, face_index, _, _ = rasterize(tie, faces, colors, 16)
     assert torch.all(face_index[face_index >= 0] == 0)

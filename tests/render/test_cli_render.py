@@ -11,7 +11,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 # Run this checkout's cli/ as rtool_cli (what the installed package maps it to) when the installed one lacks
 # the semantic group (a worktree whose package is installed from another checkout).
-BOOT = ("import sys\ntry:\n    import rtool_cli.semantic\nexcept ImportError:\n    import cli; sys.modules['rtool_cli'] = cli\n"
+BOOT = ("import sys\ntry:\n    import rtool_cli.semantic\n"
+        "except ImportError:\n    import cli; sys.modules['rtool_cli'] = cli\n"
         "from rtool_cli.main import main\nmain()")
 
 
