@@ -156,3 +156,39 @@ def test_gradient_flows_only_through_edges():
     az.grad = None
     image.sum().backward()
     assert az.grad.abs().item() > 1.0
+
+
+def grid_cube(n):
+    """The cube with each side cut into n x n squares (2 n² coplanar triangles of one colour per side)."""
+    vertices, faces = [], []
+    for axis in range(3):
+        for sign in (-1.0, 1.0):
+            base = len(vertices)
+            for i in range(n + 1):
+                for j in range(n + 1):
+                    p = [0.0, 0.0, 0.0]
+                    p[axis], p[(axis + 1) % 3], p[(axis + 2) % 3] = sign, -1 + 2 * i / n, -1 + 2 * j / n
+                    vertices.append(p)
+            for i in range(n):
+                for j in range(n):
+                    a = base + i * (n + 1) + j
+                    b = a + n + 1
+                    faces += [(a, b, b + 1), (a, b + 1, a + 1)]
+    return Mesh(torch.tensor(vertices, dtype=torch.float64), torch.tensor(faces), "grid cube")
+
+
+def test_tiny_coplanar_triangles_keep_the_angle_gradient():
+    # Triangles of about two internal pixels (like a dense CAD mesh): boundaries then often sit one face
+    # further than the face a pixel lies in; the gradient must stay close to the 12-face cube's.
+    renderer = Renderer(image_size=40, dtype=torch.float64)
+    weights = smooth_weights(40)
+    azimuth = torch.tensor([20.0, 130.0, 250.0], dtype=torch.float64)
+    elevation = torch.tensor([10.0, -5.0, 25.0], dtype=torch.float64)
+    grads = []
+    for mesh in (procedural_mesh("cube", dtype=torch.float64), grid_cube(16)):
+        az, el = azimuth.clone().requires_grad_(True), elevation.clone().requires_grad_(True)
+        (renderer.render(mesh, az, el) * weights).sum().backward()
+        grads.append(torch.cat([az.grad, el.grad]))
+    coarse, fine = grads
+    assert torch.corrcoef(torch.stack([coarse, fine]))[0, 1] >= 0.95
+    assert 0.7 <= (fine.norm() / coarse.norm()).item() <= 1.3
