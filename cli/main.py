@@ -11,6 +11,7 @@ from rtool.errors import UsageError
 from rtool_cli.context import GlobalOptions
 from rtool_cli.info import info
 from rtool_cli.score import score
+from rtool_cli.semantic import semantic
 
 EXIT_USAGE = 2
 
@@ -32,6 +33,7 @@ def app(ctx: click.Context, device: str, seed: int, out: Path | None, quiet: boo
 
 app.add_command(info)
 app.add_command(score)
+app.add_command(semantic)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,6 +29,15 @@ TORCH_LIBRARY(rtool, m) {
   m.def(
       "scorecam_masks(Tensor images, Tensor activations, str mode=\"parity\", "
       "Tensor? channels=None, float eps=1e-08) -> (Tensor, Tensor)");
+  // Mesh rasterizer: B views of one mesh (ndc x, ndc y, depth) -> flat-coloured image, nearest face id,
+  // screen barycentrics and depth per pixel; see rtool/ops/raster.py.
+  m.def(
+      "rasterize(Tensor vertices, Tensor faces, Tensor colors, int image_size, float near=0.1, "
+      "float far=100., bool cull_backfaces=True) -> (Tensor, Tensor, Tensor, Tensor)");
+  // Edge-aware gradient of rasterize's image with respect to its vertices (Kato-style boundary motion).
+  m.def(
+      "rasterize_backward(Tensor grad_image, Tensor image, Tensor face_index, Tensor vertices, Tensor faces, "
+      "bool cull_backfaces=True) -> Tensor");
   // Whether this build carries CUDA kernels (a build-time fact, not whether a GPU is present).
   m.def("cuda_compiled() -> bool", []() { return rtool::kCudaCompiled; });
 }
