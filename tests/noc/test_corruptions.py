@@ -251,3 +251,15 @@ def test_bad_inputs_are_usage_errors():
         corrupt(torch.rand(1, 3, 8, 32), "hue")
     with pytest.raises(UsageError, match="mode 'exact'"):
         corrupt(images(1), "hue", mode="exact")
+
+
+@pytest.mark.parametrize("name", ["rotation", "shear", "translation", "thumbnail_resize", "elastic", "hue",
+                                  "gray_scale", "backlight"])
+def test_pil_path_bit_for_bit_on_many_draws(name):
+    """pil_exact equals PIL itself (through torchvision's PIL functions) over many parameter draws."""
+    x = images(16, seed=2, h=61, w=83)
+    params = draw_params(name, (61, 83), range(16), seed=11)
+    out = apply_params(x, params, "pil_exact")
+    for b, rec in enumerate(params.as_records()):
+        torch.testing.assert_close(out[b], spec_reference(name, x[b], rec, True).float(), atol=1e-6, rtol=0,
+                                   msg=f"{name} image {b}: {rec}")
