@@ -64,15 +64,15 @@ RTOOL_HD uint32_t noise_bits(uint64_t key, uint32_t counter) {
 }
 
 // A uniform in (0, 1) with 23 bits, exactly representable in float32.
-RTOOL_HD double noise_uniform(uint64_t key, uint32_t counter) {
-  return (static_cast<double>(noise_bits(key, counter) >> 9) + 0.5) * (1.0 / 8388608.0);
+RTOOL_HD float noise_uniform(uint64_t key, uint32_t counter) {
+  return (static_cast<float>(noise_bits(key, counter) >> 9) + 0.5f) * (1.0f / 8388608.0f);
 }
 
-// |N(0, 1)| by Box-Muller on the counters 2e and 2e+1.
-RTOOL_HD double half_normal(uint64_t key, uint32_t element) {
-  const double u1 = noise_uniform(key, 2u * element);
-  const double u2 = noise_uniform(key, 2u * element + 1u);
-  return std::fabs(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+// |N(0, 1)| by Box-Muller on the counters 2e and 2e+1, in float32.
+RTOOL_HD float half_normal(uint64_t key, uint32_t element) {
+  const float u1 = noise_uniform(key, 2u * element);
+  const float u2 = noise_uniform(key, 2u * element + 1u);
+  return std::fabs(std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795865f * u2));
 }
 
 // ---- PIL 8-bit HSV (libImaging/Convert.c rgb2hsv_row / hsv2rgb, with their float/double mix) ------------

@@ -48,37 +48,46 @@ def _col(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def _quantization(x, p, pil):
     n = _col(p["levels"], x)
-    return (torch.round(x * n) / n).clamp(0, 1)
+    return torch.mul(x, n).round_().div_(n).clamp_(0, 1)
 
 
 def _brightness(x, p, pil):
-    return (x + _col(p["shift"], x)).clamp(0, 1)
+    return torch.add(x, _col(p["shift"], x)).clamp_(0, 1)
 
 
 def _contrast(x, p, pil):
-    a = _col(p["weight"], x)
-    return (1 - a) * x + a * x.mean(dim=(1, 2, 3), keepdim=True)
+    # (1 - a) x + a m, as one lerp pass
+    return torch.lerp(x, x.mean(dim=(1, 2, 3), keepdim=True), _col(p["weight"], x))
 
 
 def _color_disortion(x, p, pil):
+    out = x.clone()
+    rows = torch.arange(x.shape[0], device=x.device)
     channel = p["channel"].to(x.device)
-    hit = (torch.arange(x.shape[1], device=x.device)[None, :] == channel[:, None]).to(x.dtype)
-    return (x + hit[:, :, None, None] * _col(p["shift"], x)).clamp(0, 1)
+    shift = p["shift"].to(device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    out[rows, channel] = (x[rows, channel] + shift).clamp_(0, 1)
+    return out
+
+
+def _floor255(x: torch.Tensor) -> torch.Tensor:
+    return torch.mul(x, 255).floor_()  # the 8-bit value ToPILImage stores, as a float
 
 
 def _gray_scale(x, p, pil):
-    if pil:  # PIL's "L": (19595 R + 38470 G + 7471 B + 0x8000) >> 16 on 8-bit values
-        q = (x * 255).to(torch.int32)
-        gray = ((q[:, 0] * 19595 + q[:, 1] * 38470 + q[:, 2] * 7471 + 0x8000) >> 16).to(x.dtype) / 255
+    if pil:
+        # PIL's "L": (19595 R + 38470 G + 7471 B + 0x8000) >> 16 on 8-bit values. The sum stays below 2^24,
+        # so float32 holds it exactly and the shift is an exact multiply by 2^-16 and a floor.
+        r, g, b = _floor255(x[:, 0]), _floor255(x[:, 1]), _floor255(x[:, 2])
+        total = r.mul_(19595).add_(g, alpha=38470).add_(b, alpha=7471).add_(0x8000)
+        gray = total.mul_(1.0 / 65536).floor_().div_(255)
     else:
-        gray = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+        gray = x[:, 0] * 0.299 + x[:, 1] * 0.587 + x[:, 2] * 0.114
     w = _col(p["weight"], x)
-    return (w * gray[:, None] + (1 - w) * x).clamp(0, 1)
+    return torch.mul(x, 1 - w).add_(gray[:, None] * w).clamp_(0, 1)
 
 
 def _backlight(x, p, pil):
-    if pil:
-        x = quantize8(x)
+    out = _floor255(x).div_(255) if pil else x.clone()
     B, _, H, W = x.shape
     axis = p["axis"].to(x.device).view(-1, 1, 1)
     split = p["split"].to(x.device).view(-1, 1, 1)
@@ -86,8 +95,8 @@ def _backlight(x, p, pil):
     rows = torch.arange(H, device=x.device).view(1, H, 1)
     # x axis: columns >= split brighten; y axis: rows < split brighten.
     bright = torch.where(axis == 0, cols >= split, rows < split)
-    sign = bright.to(x.dtype) * 2 - 1
-    return (x + sign[:, None] * _col(p["shift"], x)).clamp(0, 1)
+    shift = (bright.to(x.dtype) * 2 - 1) * p["shift"].to(device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    return out.add_(shift[:, None]).clamp_(0, 1)
 
 
 # ---- kernel-backed corruptions ------------------------------------------------------------------------------

@@ -105,6 +105,12 @@ class _Draw:
     def I(self, a: int, b: int) -> int:  # noqa: E743 (spec notation)
         return int(self.rng.integers(a, b + 1)) if b >= a else int(a)
 
+    def I_array(self, a: int, b: int, n: int) -> list[int]:  # noqa: N802
+        return self.rng.integers(a, max(a, b) + 1, size=n).tolist()
+
+    def U_array(self, a: float, b: float, n: int) -> list[float]:  # noqa: N802
+        return self.rng.uniform(a, b, size=n).tolist()
+
     def sign(self) -> int:
         return 1 if self.rng.integers(0, 2) == 1 else -1
 
@@ -146,22 +152,15 @@ def _lines(d: _Draw, H: int, W: int, vertical: bool) -> dict:
     # Horizontal dashes on rows of an H x W image; vertical ones are the same on the transposed image.
     rows, cols = (W, H) if vertical else (H, W)
     n = int(d.magnitude())
-    ys = [d.I(1, rows - 2) for _ in range(n)]
-    cs = [d.I(2, cols - 3) for _ in range(n)]
-    ks = [d.I(0, 6) for _ in range(n)]
-    return {"count": n, "line": ys, "centre": cs, "dots": ks, "gray": d.U(0, 1)}
+    return {"count": n, "line": d.I_array(1, rows - 2, n), "centre": d.I_array(2, cols - 3, n),
+            "dots": d.I_array(0, 6, n), "gray": d.U(0, 1)}
 
 
 def _shapes(d: _Draw, H: int, W: int, gray: bool) -> dict:
     n = int(d.magnitude())
-    out = {"count": n, "row": [], "col": []}
+    out = {"count": n, "row": d.I_array(7, H - 7, n), "col": d.I_array(7, W - 7, n)}
     if gray:
-        out["gray"] = []
-    for _ in range(n):
-        out["row"].append(d.I(7, H - 7))
-        out["col"].append(d.I(7, W - 7))
-        if gray:
-            out["gray"].append(d.U(0, 1))
+        out["gray"] = d.U_array(0, 1, n)
     return out
 
 

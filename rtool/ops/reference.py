@@ -100,14 +100,14 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
 
 
 def noise_uniform_ref(key: int, counters: torch.Tensor) -> torch.Tensor:
-    """The kernels' uniform (0, 1) draws (float64) of image key `key` at int64 `counters`."""
+    """The kernels' uniform (0, 1) draws (float32, 23 bits) of image key `key` at int64 `counters`."""
     lo, hi = key & _MASK32, (key >> 32) & _MASK32
     bits = _mix32(_mix32(counters ^ lo) ^ hi)
-    return ((bits >> 9).double() + 0.5) / 8388608.0
+    return ((bits >> 9).float() + 0.5) * (1.0 / 8388608.0)
 
 
 def corrupt_noise_ref(images: torch.Tensor, keys: torch.Tensor, amounts: torch.Tensor, mode: str) -> torch.Tensor:
-    """Reference for rtool.ops.corrupt_noise."""
+    """Reference for rtool.ops.corrupt_noise (Box-Muller in float32, as the kernels)."""
     out = torch.empty_like(images, memory_format=torch.contiguous_format)
     per_image = images[0].numel() if images.shape[0] else 0
     counters = torch.arange(per_image, dtype=torch.int64, device=images.device)
@@ -117,10 +117,10 @@ def corrupt_noise_ref(images: torch.Tensor, keys: torch.Tensor, amounts: torch.T
         if mode == "gaussian":
             u1 = noise_uniform_ref(key, 2 * counters)
             u2 = noise_uniform_ref(key, 2 * counters + 1)
-            n = (torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(6.283185307179586 * u2)).abs()
-            y = (x + (amount * n).to(x.dtype)).clamp(0, 1)
+            n = (torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(6.2831853071795865 * u2)).abs()
+            y = (x + (amount * n.double()).to(x.dtype)).clamp(0, 1)
         else:
-            u = noise_uniform_ref(key, counters)
+            u = noise_uniform_ref(key, counters).double()
             y = torch.where(u < amount, torch.zeros_like(x), torch.where(u >= 1.0 - amount, torch.ones_like(x), x))
         out[b] = y.reshape(images.shape[1:])
     return out

@@ -13,25 +13,35 @@ namespace rtool::corrupt {
 void corrupt_noise_cpu_kernel(NoiseProblem& p) {
   const int64_t B = p.images.size(0);
   const int64_t per_image = B > 0 ? p.images.numel() / B : 0;
+  if (per_image == 0) return;
   const int64_t* keys = p.keys.const_data_ptr<int64_t>();
   const double* amounts = p.amounts.const_data_ptr<double>();
   const bool gaussian = p.mode == NoiseMode::kGaussian;
   AT_DISPATCH_FLOATING_TYPES(p.images.scalar_type(), "corrupt_noise_cpu", [&] {
     const scalar_t* in = p.images.const_data_ptr<scalar_t>();
     scalar_t* out = p.out.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, B * per_image, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const int64_t b = i / per_image;
-        const uint32_t e = static_cast<uint32_t>(i - b * per_image);
+    at::parallel_for(0, B * per_image, 16384, [&](int64_t begin, int64_t end) {
+      // Walk image by image inside the chunk, so the image index is not divided out per element.
+      for (int64_t start = begin; start < end;) {
+        const int64_t b = start / per_image;
+        const int64_t stop = std::min(end, (b + 1) * per_image);
         const uint64_t key = static_cast<uint64_t>(keys[b]);
-        const scalar_t v = in[i];
+        const double amount = amounts[b];
+        const uint32_t first = static_cast<uint32_t>(start - b * per_image);
         if (gaussian) {
-          const scalar_t n = static_cast<scalar_t>(amounts[b] * half_normal(key, e));
-          out[i] = std::clamp<scalar_t>(v + n, scalar_t(0), scalar_t(1));
+          for (int64_t i = start; i < stop; ++i) {
+            const uint32_t e = first + static_cast<uint32_t>(i - start);
+            const scalar_t n = static_cast<scalar_t>(amount * static_cast<double>(half_normal(key, e)));
+            out[i] = std::clamp<scalar_t>(in[i] + n, scalar_t(0), scalar_t(1));
+          }
         } else {
-          const double u = noise_uniform(key, e);
-          out[i] = u < amounts[b] ? scalar_t(0) : (u >= 1.0 - amounts[b] ? scalar_t(1) : v);
+          const double high = 1.0 - amount;
+          for (int64_t i = start; i < stop; ++i) {
+            const double u = noise_uniform(key, first + static_cast<uint32_t>(i - start));
+            out[i] = u < amount ? scalar_t(0) : (u >= high ? scalar_t(1) : in[i]);
+          }
         }
+        start = stop;
       }
     });
   });
