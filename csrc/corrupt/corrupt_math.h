@@ -68,11 +68,21 @@ RTOOL_HD float noise_uniform(uint64_t key, uint32_t counter) {
   return (static_cast<float>(noise_bits(key, counter) >> 9) + 0.5f) * (1.0f / 8388608.0f);
 }
 
-// |N(0, 1)| by Box-Muller on the counters 2e and 2e+1, in float32.
+// |N(0, 1)| by Box-Muller, in float32: elements 2k and 2k+1 share the uniforms at counters 2k and 2k+1
+// and take the cosine and the sine branch.
+RTOOL_HD void half_normal_pair(uint64_t key, uint32_t pair, float* even, float* odd) {
+  const float u1 = noise_uniform(key, 2u * pair);
+  const float u2 = noise_uniform(key, 2u * pair + 1u);
+  const float r = std::sqrt(-2.0f * std::log(u1));
+  const float angle = 6.2831853071795865f * u2;
+  *even = std::fabs(r * std::cos(angle));
+  *odd = std::fabs(r * std::sin(angle));
+}
+
 RTOOL_HD float half_normal(uint64_t key, uint32_t element) {
-  const float u1 = noise_uniform(key, 2u * element);
-  const float u2 = noise_uniform(key, 2u * element + 1u);
-  return std::fabs(std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795865f * u2));
+  float even, odd;
+  half_normal_pair(key, element >> 1, &even, &odd);
+  return (element & 1u) ? odd : even;
 }
 
 // ---- PIL 8-bit HSV (libImaging/Convert.c rgb2hsv_row / hsv2rgb, with their float/double mix) ------------

@@ -20,10 +20,10 @@ from rtool.noc.corruptions import (
 )
 from rtool.noc.params import CORRUPTIONS, RANGES, CorruptionParams, draw_params, image_rng
 from rtool.noc.preview import preview_grid
-from rtool.noc.transform import Corrupt
+from rtool.noc.transform import Corrupt, CorruptedDataset
 
 __all__ = [
-    "CORRUPTIONS", "MODES", "PIL_PATH", "RANGES", "Corrupt", "CorruptionParams", "affine_matrices",
+    "CORRUPTIONS", "MODES", "PIL_PATH", "RANGES", "Corrupt", "CorruptedDataset", "CorruptionParams", "affine_matrices",
     "affine_matrix", "apply_params", "corrupt", "draw_params", "image_rng", "preview_grid", "quantize8",
     "stamp_arguments",
 ]

@@ -73,3 +73,19 @@ class Corrupt(v2.Transform):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, seed={self.seed}, mode={self.mode!r}, severity={self.severity}"
+
+
+class CorruptedDataset(torch.utils.data.Dataset):
+    """Wraps a dataset whose items are (image, ...) tuples: item i's image is corrupted with the parameters
+    of dataset index i, so the corrupted dataset is the same for any batch size, worker count or shard."""
+
+    def __init__(self, dataset, name: str, seed: int = 0, mode: str = "pil_exact", severity: float | None = None):
+        self.dataset = dataset
+        self.transform = Corrupt(name, seed=seed, mode=mode, severity=severity)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, *rest = self.dataset[index]
+        return (self.transform(image, index=index), *rest)

@@ -115,9 +115,11 @@ def corrupt_noise_ref(images: torch.Tensor, keys: torch.Tensor, amounts: torch.T
         key, amount = int(keys[b]), float(amounts[b])
         x = images[b].reshape(-1)
         if mode == "gaussian":
-            u1 = noise_uniform_ref(key, 2 * counters)
-            u2 = noise_uniform_ref(key, 2 * counters + 1)
-            n = (torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(6.2831853071795865 * u2)).abs()
+            pair = counters // 2  # elements 2k and 2k+1 share one Box-Muller draw: cosine, then sine
+            u1 = noise_uniform_ref(key, 2 * pair)
+            u2 = noise_uniform_ref(key, 2 * pair + 1)
+            r, angle = torch.sqrt(-2.0 * torch.log(u1)), 6.2831853071795865 * u2
+            n = torch.where(counters % 2 == 1, r * torch.sin(angle), r * torch.cos(angle)).abs()
             y = (x + (amount * n.double()).to(x.dtype)).clamp(0, 1)
         else:
             u = noise_uniform_ref(key, counters).double()

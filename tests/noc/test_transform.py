@@ -81,3 +81,16 @@ def test_replaying_params_on_wrong_batch_is_a_usage_error():
         apply_params(image(batch=3), p)
     with pytest.raises(UsageError, match="drawn for 32x32 images"):
         apply_params(torch.rand(2, 3, 40, 40), p)
+
+
+def test_corrupted_dataset_is_keyed_on_the_index():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rtool.noc import CorruptedDataset
+
+    x = image(batch=6)
+    data = CorruptedDataset(TensorDataset(x, torch.arange(6)), "salt_pepper", seed=2)
+    expected = corrupt(x, "salt_pepper", seed=2)
+    for batch_size in (1, 4):
+        got = torch.cat([imgs for imgs, _ in DataLoader(data, batch_size=batch_size)])
+        assert torch.equal(got, expected)

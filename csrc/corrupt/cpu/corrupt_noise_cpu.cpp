@@ -29,11 +29,20 @@ void corrupt_noise_cpu_kernel(NoiseProblem& p) {
         const double amount = amounts[b];
         const uint32_t first = static_cast<uint32_t>(start - b * per_image);
         if (gaussian) {
-          for (int64_t i = start; i < stop; ++i) {
-            const uint32_t e = first + static_cast<uint32_t>(i - start);
-            const scalar_t n = static_cast<scalar_t>(amount * static_cast<double>(half_normal(key, e)));
-            out[i] = std::clamp<scalar_t>(in[i] + n, scalar_t(0), scalar_t(1));
+          auto put = [&](int64_t i, float n) {
+            const scalar_t v = static_cast<scalar_t>(amount * static_cast<double>(n));
+            out[i] = std::clamp<scalar_t>(in[i] + v, scalar_t(0), scalar_t(1));
+          };
+          int64_t i = start;
+          uint32_t e = first;
+          if ((e & 1u) && i < stop) put(i++, half_normal(key, e++));  // an odd start: its pair began earlier
+          for (; i + 1 < stop; i += 2, e += 2) {
+            float even, odd;
+            half_normal_pair(key, e >> 1, &even, &odd);
+            put(i, even);
+            put(i + 1, odd);
           }
+          if (i < stop) put(i, half_normal(key, e));
         } else {
           const double high = 1.0 - amount;
           for (int64_t i = start; i < stop; ++i) {
