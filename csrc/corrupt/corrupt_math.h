@@ -110,7 +110,9 @@ RTOOL_HD void pil_rgb_to_hsv(int r, int g, int b, int* uh, int* us, int* uv) {
   } else {
     h = static_cast<float>(4.0 + gc - rc);
   }
-  h = static_cast<float>(std::fmod(h / 6.0 + 1.0, 1.0));
+  // fmod(h / 6 + 1, 1) as PIL writes it; the argument lies in [5/6, 11/6], where subtracting 1 is exact.
+  const double wrapped = h / 6.0 + 1.0;
+  h = static_cast<float>(wrapped >= 1.0 ? wrapped - 1.0 : wrapped);
   *uh = clip8(static_cast<int>(h * 255.0));
   *us = clip8(static_cast<int>(s * 255.0));
 }
@@ -161,7 +163,8 @@ RTOOL_HD void float_hue(T r, T g, T b, T shift, T* ro, T* go, T* bo) {
   } else {
     h = (T(4) + gc) - rc;
   }
-  h = std::fmod(h / T(6) + T(1), T(1));
+  const T wrapped = h / T(6) + T(1);  // fmod(., 1) of a value in [5/6, 11/6]: an exact subtraction
+  h = wrapped >= T(1) ? wrapped - T(1) : wrapped;
   h = h + shift;
   h = h - std::floor(h);  // Python-style modulo 1
   const T v = maxc;

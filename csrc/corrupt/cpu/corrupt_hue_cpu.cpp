@@ -2,36 +2,52 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+
 #include "../corrupt.h"
 #include "../corrupt_math.h"
 
 namespace rtool::corrupt {
+namespace {
+
+template <typename T>
+void hue_pixels(const T* x, T* o, int64_t count, int64_t plane, double shift, bool pil_exact) {
+  if (pil_exact) {
+    const int offset = pil_hue_offset(shift);
+    for (int64_t q = 0; q < count; ++q) {
+      int h, s, v, r, g, b;
+      pil_rgb_to_hsv(clip8(static_cast<int>(x[q] * T(255))), clip8(static_cast<int>(x[q + plane] * T(255))),
+                     clip8(static_cast<int>(x[q + 2 * plane] * T(255))), &h, &s, &v);
+      pil_hsv_to_rgb((h + offset) & 255, s, v, &r, &g, &b);
+      o[q] = static_cast<T>(r) / T(255);
+      o[q + plane] = static_cast<T>(g) / T(255);
+      o[q + 2 * plane] = static_cast<T>(b) / T(255);
+    }
+  } else {
+    const T turn = static_cast<T>(shift);
+    for (int64_t q = 0; q < count; ++q) {
+      float_hue<T>(x[q], x[q + plane], x[q + 2 * plane], turn, o + q, o + q + plane, o + q + 2 * plane);
+    }
+  }
+}
+
+}  // namespace
 
 void corrupt_hue_cpu_kernel(HueProblem& p) {
   const int64_t B = p.images.size(0), H = p.images.size(2), W = p.images.size(3);
   const int64_t plane = H * W;
+  if (B == 0 || plane == 0) return;
   const double* shifts = p.shifts.const_data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES(p.images.scalar_type(), "corrupt_hue_cpu", [&] {
     const scalar_t* in = p.images.const_data_ptr<scalar_t>();
     scalar_t* out = p.out.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, B * plane, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const int64_t b = i / plane, q = i - b * plane;
-        const scalar_t* x = in + b * 3 * plane + q;
-        scalar_t* o = out + b * 3 * plane + q;
-        if (p.pil_exact) {
-          int h, s, v, r, g, bl;
-          pil_rgb_to_hsv(clip8(static_cast<int>(x[0] * scalar_t(255))), clip8(static_cast<int>(x[plane] * scalar_t(255))),
-                         clip8(static_cast<int>(x[2 * plane] * scalar_t(255))), &h, &s, &v);
-          h = (h + pil_hue_offset(shifts[b])) & 255;
-          pil_hsv_to_rgb(h, s, v, &r, &g, &bl);
-          o[0] = static_cast<scalar_t>(r) / scalar_t(255);
-          o[plane] = static_cast<scalar_t>(g) / scalar_t(255);
-          o[2 * plane] = static_cast<scalar_t>(bl) / scalar_t(255);
-        } else {
-          float_hue<scalar_t>(x[0], x[plane], x[2 * plane], static_cast<scalar_t>(shifts[b]), o, o + plane,
-                              o + 2 * plane);
-        }
+    at::parallel_for(0, B * plane, 8192, [&](int64_t begin, int64_t end) {
+      for (int64_t start = begin; start < end;) {  // image by image inside the chunk
+        const int64_t b = start / plane;
+        const int64_t stop = std::min(end, (b + 1) * plane);
+        const int64_t q = start - b * plane;
+        hue_pixels(in + b * 3 * plane + q, out + b * 3 * plane + q, stop - start, plane, shifts[b], p.pil_exact);
+        start = stop;
       }
     });
   });
