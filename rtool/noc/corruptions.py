@@ -18,7 +18,6 @@ import torch
 from rtool.errors import UsageError
 from rtool.noc.params import CORRUPTIONS, CorruptionParams, check_name, check_size, draw_params
 from rtool.ops.corrupt import (
-    STAMP_FIELDS,
     STAMP_KINDS,
     corrupt_affine,
     corrupt_box_blur,
