@@ -40,4 +40,17 @@ TORCH_LIBRARY(rtool, m) {
       "bool cull_backfaces=True) -> Tensor");
   // Whether this build carries CUDA kernels (a build-time fact, not whether a GPU is present).
   m.def("cuda_compiled() -> bool", []() { return rtool::kCudaCompiled; });
+  // Corruption kernels (rtool noc); see rtool/ops/corrupt.py. None of them is differentiable.
+  // Stamps (rectangles, rhombi, discs, translucent discs) drawn in order into a copy of the images.
+  m.def("corrupt_stamp(Tensor images, Tensor stamps, Tensor fills) -> Tensor");
+  // Counter-based per-image noise: half-normal (gaussian) or salt-and-pepper.
+  m.def("corrupt_noise(Tensor images, Tensor keys, Tensor amounts, str mode) -> Tensor");
+  // Repeated zero-padded 3x3 box blur blended with the image by a per-image weight.
+  m.def("corrupt_box_blur(Tensor images, Tensor weights, int passes=5) -> Tensor");
+  // Per-image hue shift, in PIL's 8-bit HSV (pil_exact) or torchvision's float HSV.
+  m.def("corrupt_hue(Tensor images, Tensor shifts, bool pil_exact) -> Tensor");
+  // Per-image nearest-neighbour affine warp with PIL's inverse coefficients and black fill.
+  m.def("corrupt_affine(Tensor images, Tensor matrices, bool quantize) -> Tensor");
+  // Per-image pixelate, antialiased bilinear thumbnail round trip, or crop-and-stretch.
+  m.def("corrupt_resample(Tensor images, Tensor params, str mode, bool quantize) -> Tensor");
 }

@@ -1,5 +1,16 @@
 """Python face of rtool's C++/CUDA operators (torch.ops.rtool.*) and their plain-PyTorch references."""
 from rtool.ops._library import OperatorsUnavailable, cuda_compiled, operators_loaded, require_operators, stale_reason
+from rtool.ops.corrupt import (
+    NOISE_MODES,
+    RESAMPLE_MODES,
+    STAMP_KINDS,
+    corrupt_affine,
+    corrupt_box_blur,
+    corrupt_hue,
+    corrupt_noise,
+    corrupt_resample,
+    corrupt_stamp,
+)
 from rtool.ops.raster import rasterize, rasterize_backward
 from rtool.ops.scorecam import MASK_MODES, scorecam_masks
 
@@ -7,4 +18,6 @@ __all__ = [
     "OperatorsUnavailable", "cuda_compiled", "operators_loaded", "require_operators", "stale_reason",
     "MASK_MODES", "scorecam_masks",
     "rasterize", "rasterize_backward",
+    "NOISE_MODES", "RESAMPLE_MODES", "STAMP_KINDS", "corrupt_affine", "corrupt_box_blur", "corrupt_hue",
+    "corrupt_noise", "corrupt_resample", "corrupt_stamp",
 ]

@@ -35,7 +35,7 @@ def rasterize(
     pixels of different faces moves with the owning edge, in the spirit of Kato et al., CVPR 2018), through
     `image` only: face_index, bary and depth are returned as constants.
     """
-    require_operators()
+    require_operators("rasterize")
     return torch.ops.rtool.rasterize(vertices, faces, colors, image_size, near, far, cull_backfaces)
 
 
@@ -48,7 +48,7 @@ def rasterize_backward(
     cull_backfaces: bool = True,
 ) -> torch.Tensor:
     """dL/d(vertices) [B, V, 3] given dL/d(image) of `rasterize` (the depth column is always 0)."""
-    require_operators()
+    require_operators("rasterize_backward")
     return torch.ops.rtool.rasterize_backward(grad_image, image, face_index, vertices, faces, cull_backfaces)
 
 

@@ -175,3 +175,233 @@ def rasterize_backward_ref(grad_image, image, face_index, vertices, faces, cull_
                 for k in range(3):
                     flat_grad[:, :2].index_add_(0, verts[:, k], g[:, k])
     return grad_vertices
+
+
+# Corruption kernels (rtool noc): one image at a time, plain PyTorch (the 8-bit PIL-path branches call PIL
+# itself, which is the operation they reproduce).
+# ---------------------------------------------------------------------------------------------------------
+
+_DISC_HALF_WIDTHS = (6, 6, 5, 5, 4, 3, 1)
+
+
+def _stamp_pixels(kind: int, r0: int, c0: int, h: int, w: int, sr: int, sc: int) -> list[tuple[int, int]]:
+    if kind == 1:
+        return [(r0 + i * sr, c0 + j * sc) for i in range(h) for j in range(w)]
+    if kind == 2:
+        return [(r0 + i, c0 + k) for i in range(-6, 7) for k in range(-(7 - abs(i)), 7 - abs(i))]
+    if kind in (3, 4):
+        return [(r0 + i, c0 + k) for i in range(-6, 7)
+                for k in range(-_DISC_HALF_WIDTHS[abs(i)], _DISC_HALF_WIDTHS[abs(i)] + 1)]
+    return []
+
+
+def corrupt_stamp_ref(images: torch.Tensor, stamps: torch.Tensor, fills: torch.Tensor) -> torch.Tensor:
+    """Reference for rtool.ops.corrupt_stamp: a Python loop over the stamps of each image."""
+    out = images.clone().contiguous()
+    H, W = images.shape[-2:]
+    for b in range(images.shape[0]):
+        for stamp, fill in zip(stamps[b].tolist(), fills[b].to(images.dtype)):
+            pixels = [(y, x) for y, x in _stamp_pixels(*stamp) if 0 <= y < H and 0 <= x < W]
+            if not pixels:
+                continue
+            ys = torch.tensor([p[0] for p in pixels], device=images.device)
+            xs = torch.tensor([p[1] for p in pixels], device=images.device)
+            if stamp[0] == 4:
+                out[b, :, ys, xs] = 0.5 * out[b, :, ys, xs] + 0.5 * fill
+            else:
+                out[b, :, ys, xs] = fill
+    return out
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    # The same hash as mix32 in csrc/corrupt/corrupt_math.h, in int64 (the multipliers are below 2^31).
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & _MASK32
+    x = x ^ (x >> 15)
+    x = (x * 0x5BD1E995) & _MASK32
+    return x ^ (x >> 16)
+
+
+def noise_uniform_ref(key: int, counters: torch.Tensor) -> torch.Tensor:
+    """The kernels' uniform (0, 1) draws (float32, 23 bits) of image key `key` at int64 `counters`."""
+    lo, hi = key & _MASK32, (key >> 32) & _MASK32
+    bits = _mix32(_mix32(counters ^ lo) ^ hi)
+    return ((bits >> 9).float() + 0.5) * (1.0 / 8388608.0)
+
+
+def corrupt_noise_ref(images: torch.Tensor, keys: torch.Tensor, amounts: torch.Tensor, mode: str) -> torch.Tensor:
+    """Reference for rtool.ops.corrupt_noise (Box-Muller in float32, as the kernels)."""
+    out = torch.empty_like(images, memory_format=torch.contiguous_format)
+    per_image = images[0].numel() if images.shape[0] else 0
+    counters = torch.arange(per_image, dtype=torch.int64, device=images.device)
+    for b in range(images.shape[0]):
+        key, amount = int(keys[b]), float(amounts[b])
+        x = images[b].reshape(-1)
+        if mode == "gaussian":
+            pair = counters // 2  # elements 2k and 2k+1 share one Box-Muller draw: cosine, then sine
+            u1 = noise_uniform_ref(key, 2 * pair)
+            u2 = noise_uniform_ref(key, 2 * pair + 1)
+            r, angle = torch.sqrt(-2.0 * torch.log(u1)), 6.2831853071795865 * u2
+            n = torch.where(counters % 2 == 1, r * torch.sin(angle), r * torch.cos(angle)).abs()
+            y = (x + (amount * n.double()).to(x.dtype)).clamp(0, 1)
+        else:
+            u = noise_uniform_ref(key, counters).double()
+            y = torch.where(u < amount, torch.zeros_like(x), torch.where(u >= 1.0 - amount, torch.ones_like(x), x))
+        out[b] = y.reshape(images.shape[1:])
+    return out
+
+
+def corrupt_box_blur_ref(images: torch.Tensor, weights: torch.Tensor, passes: int = 5) -> torch.Tensor:
+    """Reference for rtool.ops.corrupt_box_blur: F.conv2d with a 3x3 box, zero padding, `passes` times."""
+    C = images.shape[1]
+    kernel = torch.full((C, 1, 3, 3), 1.0 / 9.0, dtype=images.dtype, device=images.device)
+    out = []
+    for b in range(images.shape[0]):
+        x = images[b : b + 1]
+        blurred = x
+        for _ in range(passes):
+            blurred = F.conv2d(blurred, kernel, padding=1, groups=C)
+        w = float(weights[b])
+        out.append(((1 - w) * x + w * blurred).clamp(0, 1))
+    return torch.cat(out) if out else images.clone()
+
+
+def _to_pil(image: torch.Tensor):
+    from PIL import Image
+
+    array = (image.detach().cpu() * 255).to(torch.uint8).permute(1, 2, 0).numpy()  # floor(255 x), as ToPILImage
+    return Image.fromarray(array, "RGB")
+
+
+def _from_pil(image, like: torch.Tensor) -> torch.Tensor:
+    import numpy as np
+
+    array = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+    return (array.to(like.dtype) / 255).to(like.device)
+
+
+def corrupt_hue_ref(images: torch.Tensor, shifts: torch.Tensor, pil_exact: bool) -> torch.Tensor:
+    """Reference for rtool.ops.corrupt_hue: PIL's HSV conversion with the H band shifted modulo 256
+    (pil_exact), or torchvision's tensor adjust_hue."""
+    import numpy as np
+    from PIL import Image
+    from torchvision.transforms.v2 import functional as TF
+
+    out = []
+    for b in range(images.shape[0]):
+        shift = float(shifts[b])
+        if pil_exact:
+            h, s, v = _to_pil(images[b]).convert("HSV").split()
+            offset = int(shift * 255) % 256
+            h = Image.fromarray(((np.asarray(h, dtype=np.int32) + offset) % 256).astype(np.uint8), "L")
+            out.append(_from_pil(Image.merge("HSV", (h, s, v)).convert("RGB"), images))
+        else:
+            out.append(TF.adjust_hue(images[b], shift))
+    return torch.stack(out) if out else images.clone()
+
+
+def _pil_affine_indices(matrix: list[float], H: int, W: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # PIL (libImaging/Geometry.c) has three paths that round differently at pixel boundaries: a pure
+    # scale/translation accumulates doubles; otherwise 16.16 fixed point when the corners fit; otherwise
+    # doubles accumulated along rows. Replay them (np.cumsum adds sequentially, as PIL's loops do).
+    import math
+
+    import numpy as np
+
+    a, b, c, d, e, f = matrix
+
+    def coord(v):
+        return np.where(v < 0, -1, np.trunc(v)).astype(np.int64)
+
+    def fits(x, y):
+        return abs(x * a + y * b + c) < 32768.0 and abs(x * d + y * e + f) < 32768.0
+
+    if b == 0 and d == 0:
+        xs = coord(np.cumsum(np.array([c + a * 0.5] + [a] * (W - 1))))
+        ys = coord(np.cumsum(np.array([f + e * 0.5] + [e] * (H - 1))))
+        xi, yi = np.broadcast_to(xs[None, :], (H, W)), np.broadcast_to(ys[:, None], (H, W))
+    elif fits(0, 0) and fits(W, H) and fits(0, H) and fits(W, 0):
+        def fix(v):
+            v = v * 65536.0 + 0.5
+            return int(math.floor(v)) if v < 0 else int(v)
+
+        a0, a1, a3, a4 = fix(a), fix(b), fix(d), fix(e)
+        a2, a5 = fix(c + a * 0.5 + b * 0.5), fix(f + d * 0.5 + e * 0.5)
+        y, x = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
+        xi = (a2 + y * a1 + x * a0) >> 16
+        yi = (a5 + y * a4 + x * a3) >> 16
+    else:
+        xo = np.cumsum(np.array([c + b * 0.5 + a * 0.5] + [b] * (H - 1)))
+        yo = np.cumsum(np.array([f + e * 0.5 + d * 0.5] + [e] * (H - 1)))
+        xs, ys = np.empty((H, W)), np.empty((H, W))
+        for row in range(H):
+            xs[row] = np.cumsum(np.array([xo[row]] + [a] * (W - 1)))
+            ys[row] = np.cumsum(np.array([yo[row]] + [d] * (W - 1)))
+        xi, yi = coord(xs), coord(ys)
+    return torch.from_numpy(np.ascontiguousarray(yi)), torch.from_numpy(np.ascontiguousarray(xi))
+
+
+def corrupt_affine_ref(images: torch.Tensor, matrices: torch.Tensor, quantize: bool) -> torch.Tensor:
+    """Reference for rtool.ops.corrupt_affine: PIL's source-coordinate sums, then a gather."""
+    B, C, H, W = images.shape
+    out = torch.zeros_like(images, memory_format=torch.contiguous_format)
+    for b in range(B):
+        yi, xi = _pil_affine_indices([float(v) for v in matrices[b]], H, W)
+        yi, xi = yi.to(images.device), xi.to(images.device)
+        inside = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
+        src = images[b]
+        if quantize:
+            src = (src * 255).to(torch.uint8).to(images.dtype) / 255
+        out[b][:, inside] = src[:, yi[inside], xi[inside]]
+    return out
+
+
+def _pixelate_one(x: torch.Tensor, k: int) -> torch.Tensor:
+    H, W = x.shape[-2:]
+    small = F.avg_pool2d(x[None], kernel_size=k, stride=k)
+    big = F.interpolate(small, scale_factor=k, mode="nearest")[0]
+    dh, dw = H - big.shape[-2], W - big.shape[-1]
+    if dh or dw:
+        big = F.pad(big[None], (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), mode="reflect")[0]
+    return big
+
+
+def _resize_float(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+
+
+def corrupt_resample_ref(images: torch.Tensor, params: torch.Tensor, mode: str, quantize: bool = False) -> torch.Tensor:
+    """Reference for rtool.ops.corrupt_resample: avg_pool2d + nearest upsampling + reflect pad (pixelate);
+    PIL's Image.resize(BILINEAR) on the 8-bit image (quantize) or F.interpolate(antialias=True)."""
+    from PIL import Image
+
+    H, W = images.shape[-2:]
+    out = []
+    for b in range(images.shape[0]):
+        x = images[b]
+        q = [int(v) for v in params[b]]
+        if mode == "pixelate":
+            out.append(_pixelate_one(x, q[0]))
+            continue
+        if mode == "thumbnail":
+            h, w = q
+            if quantize:
+                pil = _to_pil(x).resize((w, h), Image.BILINEAR).resize((W, H), Image.BILINEAR)
+                out.append(_from_pil(pil, x))
+            else:
+                out.append(_resize_float(_resize_float(x, (h, w)), (H, W)))
+            continue
+        axis, cut = q
+        if quantize:
+            pil = _to_pil(x)
+            box = (0, cut, W, H) if axis == 0 else (cut, 0, W, H)
+            out.append(_from_pil(pil.crop(box).resize((W, H), Image.BILINEAR), x))
+        else:
+            crop = x[:, cut:, :] if axis == 0 else x[:, :, cut:]
+            out.append(_resize_float(crop, (H, W)))
+    return torch.stack(out) if out else images.clone()
