@@ -5,7 +5,7 @@ from rtool.noc import affine_matrix
 from rtool.ops import corrupt_affine, operators_loaded
 from rtool.ops.reference import corrupt_affine_ref
 
-from _corrupt_common import CUDA, noncontiguous, rand, run_cuda_vs_cpu
+from fixtures.corrupt_ops import CUDA, noncontiguous, rand, run_cuda_vs_cpu
 
 pytestmark = pytest.mark.skipif(not operators_loaded(), reason="rtool._C is not built")
 

@@ -4,7 +4,7 @@ import torch
 from rtool.ops import corrupt_resample, operators_loaded
 from rtool.ops.reference import corrupt_resample_ref
 
-from _corrupt_common import CUDA, noncontiguous, rand, run_cuda_vs_cpu
+from fixtures.corrupt_ops import CUDA, noncontiguous, rand, run_cuda_vs_cpu
 
 pytestmark = pytest.mark.skipif(not operators_loaded(), reason="rtool._C is not built")
 
