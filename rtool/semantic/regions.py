@@ -199,7 +199,10 @@ def _evaluate(f: Objective, points: torch.Tensor, grad_rows: int, settings: Opti
         else:
             values = f(u)
             target = values
-        (grad,) = torch.autograd.grad(target[:grad_rows].sum(), u)
+        if target.requires_grad:
+            (grad,) = torch.autograd.grad(target[:grad_rows].sum(), u, allow_unused=True, materialize_grads=True)
+        else:  # f does not depend on u (a constant)
+            grad = torch.zeros_like(u)
     return values.detach().to(torch.float64).reshape(-1), grad[:grad_rows].to(torch.float64)
 
 
