@@ -29,6 +29,10 @@ class MapSettings:
             raise UsageError(f"grid {self.grid!r} is unknown; expected one of {', '.join(DIMENSIONS)}")
         if not isinstance(self.views_per_batch, int) or self.views_per_batch < 1:
             raise UsageError(f"views_per_batch={self.views_per_batch!r}: expected a positive integer")
+        for name in ("azimuth_step", "elevation_step"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise UsageError(f"{name}={value!r}: expected a positive number of degrees")
         if self.grid == "1d" and self.elevation_step is not None:
             raise UsageError("elevation_step applies to the 2-D grid only; the 1-D map has one elevation")
 
@@ -36,12 +40,12 @@ class MapSettings:
         """(azimuths [W], elevations [H]) in degrees, float64."""
         if self.grid == "1d":
             start, stop, step = AZIMUTH_GRID_1D
-            azimuths = grid_values(start, stop, self.azimuth_step or step, "azimuth")
+            azimuths = grid_values(start, stop, step if self.azimuth_step is None else self.azimuth_step, "azimuth")
             return azimuths, torch.tensor([self.elevation], dtype=torch.float64)
         az_start, az_stop, az_step = AZIMUTH_GRID_2D
         el_start, el_stop, el_step = ELEVATION_GRID_2D
-        return (grid_values(az_start, az_stop, self.azimuth_step or az_step, "azimuth"),
-                grid_values(el_start, el_stop, self.elevation_step or el_step, "elevation"))
+        return (grid_values(az_start, az_stop, az_step if self.azimuth_step is None else self.azimuth_step, "azimuth"),
+                grid_values(el_start, el_stop, el_step if self.elevation_step is None else self.elevation_step, "elevation"))
 
 
 @dataclass(frozen=True)
