@@ -233,6 +233,9 @@ def optim_command(opts: GlobalOptions, mesh, model_name, weights, class_index, p
         options["iterations"] = iterations
     settings = OptimSettings(**options)
     points = parse_points(start, n)
+    if points is not None:
+        from rtool.semantic import check_points
+        check_points(points, n)  # before any model is loaded or trained
     out = _out_dir(opts, output)
     f, identity, planted = _objective(opts, mesh, model_name, weights, class_index, parity, batch_size)
     result = robust_regions(f, points, settings, n=n)

@@ -6,7 +6,7 @@ from rtool.semantic import (MapSettings, OptimSettings, SemanticDefaultRecipe, V
                             robust_regions, semantic_map)
 from rtool.semantic.default import inside, training_views
 
-SMALL = SemanticDefaultRecipe(meshes=("chair",), views_per_mesh=800, epochs=10)  # a quicker recipe for tests
+from fixtures.semantic_recipe import SMALL_RECIPE as SMALL
 
 
 @pytest.fixture(scope="session")
