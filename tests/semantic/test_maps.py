@@ -117,3 +117,20 @@ def test_region_search_through_the_renderer_in_both_modes(view_score):
 def test_bad_input_is_a_usage_error(make, message):
     with pytest.raises(UsageError, match=message):
         make()
+
+
+def test_parity_gradient_of_a_classifier_is_cross_entropy_of_the_softmax(view_score):
+    """With a ViewScore, parity's G is d/du CE(p, z) with p already softmaxed (about -df/du, per degree)."""
+    from rtool.semantic.regions import _evaluate
+
+    u = torch.tensor([[40.0, 20.0], [120.0, 50.0]], dtype=torch.float64)
+    values, grad = _evaluate(view_score, u, 2, OptimSettings(parity=True))
+    leaf = u.clone().requires_grad_(True)
+    p = view_score.probabilities(leaf)
+    loss = torch.nn.functional.cross_entropy(p, torch.full((2,), 1), reduction="sum")
+    (want,) = torch.autograd.grad(loss, leaf)
+    assert torch.allclose(grad, want, atol=1e-6) and torch.allclose(values, p[:, 1].double().detach())
+    _, plus = _evaluate(view_score, u, 2, OptimSettings())
+    leaf = u.clone().requires_grad_(True)
+    (df,) = torch.autograd.grad(view_score(leaf).sum(), leaf)
+    assert torch.allclose(plus, df, atol=1e-6)
