@@ -96,13 +96,16 @@ def render(opts: GlobalOptions, mesh: str, azimuths: str, elevations: str, image
 # ------------------------------------------------------------------------------------------- map / optim
 
 def _objective(opts: GlobalOptions, mesh: str | None, model_name: str | None, weights: str | None,
-               class_index: int | None, parity: bool, batch_size: int):
+               class_index: int | None, parity: bool, batch_size: int, shapenet: Path | None = None,
+               class_nb: int = 0, object_nb: int = 0):
     """(f, identity, planted box or None): the embedded default when no --model is given."""
     from rtool.models import build_model
     from rtool.semantic import ViewPreprocess, ViewScore, load_semantic_default
 
     device = resolve_device(opts.device)
     if model_name is None:
+        if shapenet is not None:
+            raise UsageError("--shapenet needs --model (an ImageNet classifier, e.g. --model resnet50 --weights DEFAULT)")
         if weights is not None:
             raise UsageError("--weights needs --model (the embedded default has its own weights)")
         default = load_semantic_default(device=device, quiet=opts.quiet)
@@ -115,6 +118,19 @@ def _objective(opts: GlobalOptions, mesh: str | None, model_name: str | None, we
                       device=device)
         identity = {"network_name": "semantic_default", "class_nb": index, "shape_id": name}
         return f, identity, (default.planted_low, default.planted_high)
+    if shapenet is not None:
+        from rtool.render import load_shapenet, semantic_class, shapenet_mesh_path
+
+        if mesh is not None:
+            raise UsageError("give MESH or --shapenet ROOT, not both")
+        entry = semantic_class(class_nb)
+        path = shapenet_mesh_path(shapenet, class_nb, object_nb)
+        loaded = load_shapenet(shapenet, class_nb, object_nb)
+        index = entry.imagenet_index if class_index is None else class_index
+        net = build_model(model_name, weights)
+        f = ViewScore(net, loaded, index, ViewPreprocess.for_model(model_name, weights, parity=parity),
+                      batch_size=batch_size, device=device)
+        return f, {"network_name": model_name, "class_nb": entry.class_nb, "shape_id": path.parts[-3]}, None
     if mesh is None:
         raise UsageError("MESH is required with --model: an OBJ file or a procedural mesh name")
     if class_index is None:
@@ -149,6 +165,12 @@ def _common(command):
                      show_default=True, help="Views rendered and classified together."),
         click.option("--output", type=click.Path(file_okay=False, path_type=Path),
                      help="Folder to write (default: --out or rtool-out/semantic)."),
+        click.option("--shapenet", type=click.Path(file_okay=False, path_type=Path),
+                     help="ShapeNet layout root (<root>/<class>/<id>/models/model_normalized.obj) instead of MESH."),
+        click.option("--class-nb", type=click.IntRange(0, 9), default=0, show_default=True,
+                     help="With --shapenet: the class (0 aeroplane .. 9 toilet; its ImageNet index is the true class)."),
+        click.option("--object-nb", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="With --shapenet: the object (sorted model ids)."),
     ]):
         command = decorator(command)
     return command
@@ -161,7 +183,7 @@ def _common(command):
 @click.option("--override", is_flag=True, help="Recompute even if map.pt exists.")
 @pass_options
 def map_command(opts: GlobalOptions, mesh, model_name, weights, class_index, parity, grid, batch_size, output,
-                azimuth_step, elevation_step, override) -> None:
+                shapenet, class_nb, object_nb, azimuth_step, elevation_step, override) -> None:
     """Semantic map of MESH: f(u) = probability of the true class over the viewpoint grid -> map.pt, map.png."""
     import torch
 
@@ -176,7 +198,8 @@ def map_command(opts: GlobalOptions, mesh, model_name, weights, class_index, par
     if path.exists() and not override:
         click.echo(f"{path} exists; --override recomputes it")
         return
-    f, identity, planted = _objective(opts, mesh, model_name, weights, class_index, parity, batch_size)
+    f, identity, planted = _objective(opts, mesh, model_name, weights, class_index, parity, batch_size, shapenet,
+                                      class_nb, object_nb)
     heat = semantic_map(f, settings)
     atomic_save_torch(path, map_dict(heat, identity["class_nb"], identity["network_name"], identity["shape_id"]))
     title = f"{identity['network_name']} / {identity['shape_id']} / class {identity['class_nb']}"
@@ -216,7 +239,7 @@ def parse_points(text: str | None, n: int) -> list[tuple[float, ...]] | None:
               help="OIR_W's df/du.")
 @pass_options
 def optim_command(opts: GlobalOptions, mesh, model_name, weights, class_index, parity, grid, batch_size, output,
-                  start, methods, iterations, gradient) -> None:
+                  shapenet, class_nb, object_nb, start, methods, iterations, gradient) -> None:
     """Robust regions around start points by naive, OIR_B and OIR_W -> optim.pt, regions.png, convergence.png."""
     import dataclasses
 
@@ -237,7 +260,8 @@ def optim_command(opts: GlobalOptions, mesh, model_name, weights, class_index, p
         from rtool.semantic import check_points
         check_points(points, n)  # before any model is loaded or trained
     out = _out_dir(opts, output)
-    f, identity, planted = _objective(opts, mesh, model_name, weights, class_index, parity, batch_size)
+    f, identity, planted = _objective(opts, mesh, model_name, weights, class_index, parity, batch_size, shapenet,
+                                      class_nb, object_nb)
     result = robust_regions(f, points, settings, n=n)
     atomic_save_torch(out / "optim.pt",
                       optim_dict(result, identity["class_nb"], identity["network_name"], identity["shape_id"]))

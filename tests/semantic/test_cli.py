@@ -53,3 +53,28 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, m
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "--out", tmp_path / "out", "semantic", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def write_shapenet_layout(root, folder="bathtub", ids=("c0ffee00", "b08727e6")):
+    """<root>/<class>/<id>/models/model_normalized.obj with a tetrahedron per id."""
+    for k, model_id in enumerate(ids):
+        path = root / folder / model_id / "models" / "model_normalized.obj"
+        path.parent.mkdir(parents=True)
+        path.write_text(f"v 0 0 0\nv 1 0 0\nv 0 {1 + k} 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")
+
+
+def test_map_on_a_shapenet_layout_uses_the_class_mapping(tmp_path, capsys):
+    write_shapenet_layout(tmp_path / "scale")
+    code, out, err = run(capsys, "--out", tmp_path / "out", "semantic", "map", "--model", "resnet18",
+                         "--shapenet", tmp_path / "scale", "--class-nb", "1", "--object-nb", "0",
+                         "--azimuth-step", "120", "--elevation-step", "60", "--batch-size", "6")
+    assert code == 0, err
+    record = torch.load(tmp_path / "out" / "map.pt", weights_only=True)
+    assert (record["class_nb"], record["shape_id"], record["network_name"]) == (1, "b08727e6", "resnet18")
+    assert record["z"].shape == (2, 3)
+    code, out, err = run(capsys, "--out", tmp_path / "out", "semantic", "map", "--model", "resnet18",
+                         "--shapenet", tmp_path / "scale", "--class-nb", "1", "--object-nb", "0")
+    assert code == 0 and "exists" in out  # not recomputed without --override
+    code, out, err = run(capsys, "--out", tmp_path / "other", "semantic", "map", "--model", "resnet18",
+                         "--shapenet", tmp_path / "scale", "--class-nb", "1", "--object-nb", "5")
+    assert code == 2 and "object 5 out of range" in err
