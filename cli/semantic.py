@@ -285,3 +285,33 @@ def optim_command(opts: GlobalOptions, mesh, model_name, weights, class_index, p
             click.echo(line)
     click.echo(f"wrote {out / 'optim.pt'}, regions.png, convergence.png"
                + ("" if dataclasses.asdict(settings)["parity"] is False else " (parity)"))
+
+
+@semantic.command("srvr")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-clip", is_flag=True, help="Do not intersect boxes with the domain first.")
+@click.option("--volume", type=click.Choice(["prod", "normalised"]), default="prod", show_default=True,
+              help="Box volume prod(r), or prod(r) / 2^n.")
+def srvr_command(folders, no_clip, volume) -> None:
+    """SRVR (% of the domain) per method and the mean of the methods, over every optim.pt under FOLDERS."""
+    import torch
+
+    from rtool.semantic import srvr_table
+
+    paths = sorted({p for folder in folders for p in folder.rglob("optim.pt")})
+    if not paths:
+        raise UsageError(f"no optim.pt under {', '.join(map(str, folders))}: run `rtool semantic optim` first")
+    records = []
+    for path in paths:
+        try:
+            records.append(torch.load(path, weights_only=True))
+        except Exception as error:  # noqa: BLE001 - an unreadable file is the user's to fix
+            raise UsageError(f"{path}: not a readable optim.pt ({type(error).__name__})") from None
+    table = srvr_table(records, clip=not no_clip, volume=volume)
+    click.echo(f"SRVR over {len(paths)} optim.pt ({'clipped to the domain' if not no_clip else 'unclipped'}, "
+               f"volume {volume})")
+    click.echo(f"{'method':8s} {'SRVR %':>8s} {'boxes':>6s} {'near-zero %':>12s} {'> domain':>9s} {'NaN':>4s}")
+    for method, summary in table.items():
+        near = 100 * summary.near_zero / summary.boxes if summary.boxes else float("nan")
+        click.echo(f"{method:8s} {100 * summary.value:8.2f} {summary.boxes:6d} {near:12.1f} "
+                   f"{summary.over_domain:9d} {summary.nan_boxes:4d}")

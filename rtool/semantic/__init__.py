@@ -16,7 +16,7 @@ from rtool.semantic.regions import (GRADIENTS, METHODS, START_POINTS_1D, START_P
                                     Region, box_corners, corner_matrix, naive_step, oir_b_step, oir_w_step,
                                     optim_dict, outer_box, robust_regions)
 from rtool.semantic.space import DOMAIN_1D, DOMAIN_2D, FIXED_ELEVATION, check_points, domain
-from rtool.semantic.srvr import SRVRSummary, srvr, srvr_by_method
+from rtool.semantic.srvr import SRVRSummary, regions_from_record, srvr, srvr_by_method, srvr_table
 from rtool.semantic.views import ViewPreprocess, ViewScore
 
 __all__ = [
@@ -24,5 +24,5 @@ __all__ = [
     "MapSettings", "OptimResult", "SemanticDefault", "SemanticDefaultRecipe", "load_semantic_default", "OptimSettings", "Region", "SRVRSummary", "SemanticMap", "ViewPreprocess",
     "ViewScore", "box_corners", "check_points", "corner_matrix", "domain", "map_dict", "map_from_dict",
     "naive_step", "oir_b_step", "oir_w_step", "optim_dict", "outer_box", "robust_regions", "semantic_map", "srvr",
-    "srvr_by_method",
+    "srvr_by_method", "srvr_table", "regions_from_record",
 ]

@@ -65,3 +65,38 @@ def srvr_by_method(regions: dict[str, list], *, n: int = 2, clip: bool = True,
                                 sum(s.nan_boxes for s in table.values()), sum(s.near_zero for s in table.values()),
                                 sum(s.over_domain for s in table.values()))
     return table
+
+
+def regions_from_record(record: dict) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """{method: [(a, b) per start point]} of one `optim.pt` dict (as read with weights_only=True)."""
+    from rtool.semantic.regions import METHODS
+
+    found = {}
+    for method in METHODS:
+        if method in record:
+            try:
+                found[method] = [(torch.as_tensor(box["a"]), torch.as_tensor(box["b"]))
+                                 for box in record[method]["regions"]]
+            except (KeyError, TypeError):
+                raise UsageError(f"optim record: {method} has no regions with a and b") from None
+    if not found:
+        raise UsageError(f"optim record: none of {', '.join(METHODS)} found")
+    return found
+
+
+def srvr_table(records: Iterable[dict], *, clip: bool = True, volume: str = "prod") -> dict[str, SRVRSummary]:
+    """SRVR per method over many objects' `optim.pt` dicts, plus "mean" of the methods (spec §8/§9 table form)."""
+    pooled: dict[str, list] = {}
+    dims = None
+    for record in records:
+        for method, boxes in regions_from_record(record).items():
+            pooled.setdefault(method, []).extend(boxes)
+            dims = dims or int(boxes[0][0].numel())
+    if not pooled:
+        raise UsageError("no optim records to aggregate")
+    table = {method: srvr(boxes, n=dims, clip=clip, volume=volume) for method, boxes in pooled.items()}
+    values = [s.value for s in table.values()]
+    table["mean"] = SRVRSummary(sum(values) / len(values), sum(s.boxes for s in table.values()),
+                                sum(s.nan_boxes for s in table.values()), sum(s.near_zero for s in table.values()),
+                                sum(s.over_domain for s in table.values()))
+    return table

@@ -37,6 +37,9 @@ def test_map_then_optim_on_the_default(tmp_path, capsys, quick_default):
     record = torch.load(tmp_path / "optim.pt", weights_only=True)
     assert set(record) >= {"OIR_B", "naive", "initial_point"} and "OIR_W" not in record
     assert (tmp_path / "regions.png").is_file() and (tmp_path / "convergence.png").is_file()
+    code, out, err = run(capsys, "semantic", "srvr", tmp_path)
+    assert code == 0, err
+    assert "SRVR over 1 optim.pt" in out and "OIR_B" in out and "mean" in out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -47,6 +50,7 @@ def test_map_then_optim_on_the_default(tmp_path, capsys, quick_default):
     (["map", "--model", "resnet18", "--class", "3"], "MESH is required"),
     (["map", "broken.obj", "--model", "resnet18", "--class", "3"], "broken.obj"),
     (["map", "--azimuth-step", "-3"], "azimuth_step=-3"),
+    (["srvr", "."], "no optim.pt under"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
     (tmp_path / "broken.obj").write_text("v 0 0\nf 1 2 x\n")

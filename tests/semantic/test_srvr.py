@@ -45,3 +45,15 @@ def test_bad_input():
         srvr([])
     with pytest.raises(UsageError, match="expected 2 values"):
         srvr([box([0], [1])])
+
+
+def test_table_over_optim_records():
+    from rtool.semantic import srvr_table
+
+    record = {"naive": {"regions": [{"a": torch.tensor([0.0, 0.0]), "b": torch.tensor([36.0, 10.0])}]},
+              "OIR_B": {"regions": [{"a": torch.tensor([0.0, 0.0]), "b": torch.tensor([72.0, 10.0])}]}}
+    table = srvr_table([record, record])
+    assert table["naive"].value == pytest.approx(0.01) and table["OIR_B"].value == pytest.approx(0.02)
+    assert table["mean"].value == pytest.approx(0.015) and table["naive"].boxes == 2
+    with pytest.raises(UsageError, match="none of"):
+        srvr_table([{"class_nb": 0}])
