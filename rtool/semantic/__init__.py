@@ -11,7 +11,7 @@ volume over Vol(Ω). No printing, no file I/O here.
     result = robust_regions(f)                   # the four default start points, three methods
 """
 from rtool.semantic.default import SemanticDefault, SemanticDefaultRecipe, load_semantic_default
-from rtool.semantic.maps import MapSettings, SemanticMap, map_dict, map_from_dict, semantic_map
+from rtool.semantic.maps import MapSettings, SemanticMap, average_map, map_dict, map_from_dict, semantic_map
 from rtool.semantic.regions import (GRADIENTS, METHODS, START_POINTS_1D, START_POINTS_2D, OptimResult, OptimSettings,
                                     Region, box_corners, corner_matrix, naive_step, oir_b_step, oir_w_step,
                                     optim_dict, outer_box, robust_regions)
@@ -22,7 +22,7 @@ from rtool.semantic.views import ViewPreprocess, ViewScore
 __all__ = [
     "DOMAIN_1D", "DOMAIN_2D", "FIXED_ELEVATION", "GRADIENTS", "METHODS", "START_POINTS_1D", "START_POINTS_2D",
     "MapSettings", "OptimResult", "SemanticDefault", "SemanticDefaultRecipe", "load_semantic_default", "OptimSettings", "Region", "SRVRSummary", "SemanticMap", "ViewPreprocess",
-    "ViewScore", "box_corners", "check_points", "corner_matrix", "domain", "map_dict", "map_from_dict",
+    "ViewScore", "average_map", "box_corners", "check_points", "corner_matrix", "domain", "map_dict", "map_from_dict",
     "naive_step", "oir_b_step", "oir_w_step", "optim_dict", "outer_box", "robust_regions", "semantic_map", "srvr",
     "srvr_by_method", "srvr_table", "regions_from_record",
 ]

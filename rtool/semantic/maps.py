@@ -85,6 +85,20 @@ def semantic_map(f: Objective, settings: MapSettings = MapSettings()) -> Semanti
     return SemanticMap(azimuths, elevations, scores.reshape(xx.shape), settings.grid)
 
 
+def average_map(maps: list[SemanticMap]) -> SemanticMap:
+    """The cell-wise mean of maps on one grid: the per-class average map over a class's objects, or the spec
+    §10 "data semantic map" (the mean over networks and shapes, which shows the dataset's viewpoint bias)."""
+    if not maps:
+        raise UsageError("no maps to average: expected at least one")
+    first = maps[0]
+    for other in maps[1:]:
+        if (other.grid != first.grid or not torch.equal(other.azimuths, first.azimuths)
+                or not torch.equal(other.elevations, first.elevations)):
+            raise UsageError(f"maps on different grids ({tuple(first.scores.shape)} {first.grid} vs "
+                             f"{tuple(other.scores.shape)} {other.grid}): expected one grid for all")
+    return SemanticMap(first.azimuths, first.elevations, torch.stack([m.scores for m in maps]).mean(0), first.grid)
+
+
 def _angles_tensor(values: torch.Tensor) -> torch.Tensor:
     """Integer degrees as int64 (the original's int arrays); otherwise float64."""
     if bool((values == values.round()).all()):

@@ -82,3 +82,11 @@ def test_map_on_a_shapenet_layout_uses_the_class_mapping(tmp_path, capsys):
     code, out, err = run(capsys, "--out", tmp_path / "other", "semantic", "map", "--model", "resnet18",
                          "--shapenet", tmp_path / "scale", "--class-nb", "1", "--object-nb", "5")
     assert code == 2 and "object 5 out of range" in err
+
+
+def test_one_dimensional_optim_on_the_default(tmp_path, capsys, quick_default):
+    code, out, err = run(capsys, "--out", tmp_path, "semantic", "optim", "--grid", "1d", "--start", "115;300",
+                         "--iterations", "50", "--grad", "fd")
+    assert code == 0, err
+    record = torch.load(tmp_path / "optim.pt", weights_only=True)
+    assert record["initial_point"] == [[115.0], [300.0]] and record["OIR_W"]["optim_trace"][0].shape == (50, 2, 1)

@@ -134,3 +134,12 @@ def test_parity_gradient_of_a_classifier_is_cross_entropy_of_the_softmax(view_sc
     leaf = u.clone().requires_grad_(True)
     (df,) = torch.autograd.grad(view_score(leaf).sum(), leaf)
     assert torch.allclose(plus, df, atol=1e-6)
+
+
+def test_average_map_is_the_cell_mean_on_one_grid():
+    from rtool.semantic import average_map
+
+    first, second = semantic_map(analytic, TINY), semantic_map(lambda u: 1 - analytic(u), TINY)
+    assert torch.allclose(average_map([first, second]).scores, torch.full((6, 8), 0.5))
+    with pytest.raises(UsageError, match="different grids"):
+        average_map([first, semantic_map(analytic, MapSettings(azimuth_step=90, elevation_step=17))])
