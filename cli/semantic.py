@@ -105,7 +105,8 @@ def _objective(opts: GlobalOptions, mesh: str | None, model_name: str | None, we
     device = resolve_device(opts.device)
     if model_name is None:
         if shapenet is not None:
-            raise UsageError("--shapenet needs --model (an ImageNet classifier, e.g. --model resnet50 --weights DEFAULT)")
+            raise UsageError("--shapenet needs --model (an ImageNet classifier, e.g. --model resnet50 "
+                             "--weights DEFAULT)")
         if weights is not None:
             raise UsageError("--weights needs --model (the embedded default has its own weights)")
         default = load_semantic_default(device=device, quiet=opts.quiet)
@@ -168,7 +169,8 @@ def _common(command):
         click.option("--shapenet", type=click.Path(file_okay=False, path_type=Path),
                      help="ShapeNet layout root (<root>/<class>/<id>/models/model_normalized.obj) instead of MESH."),
         click.option("--class-nb", type=click.IntRange(0, 9), default=0, show_default=True,
-                     help="With --shapenet: the class (0 aeroplane .. 9 toilet; its ImageNet index is the true class)."),
+                     help="With --shapenet: the class (0 aeroplane .. 9 toilet; its ImageNet index is the true "
+                          "class)."),
         click.option("--object-nb", type=click.IntRange(min=0), default=0, show_default=True,
                      help="With --shapenet: the object (sorted model ids)."),
     ]):
@@ -226,7 +228,8 @@ def parse_points(text: str | None, n: int) -> list[tuple[float, ...]] | None:
         raise UsageError(f"--start {text!r}: expected points like 130,30;50,20 (degrees)") from None
     for point in points:
         if len(point) != n:
-            raise UsageError(f"--start point {point}: expected {n} value(s) per point for --grid {'1d' if n == 1 else '2d'}")
+            grid = "1d" if n == 1 else "2d"
+            raise UsageError(f"--start point {point}: expected {n} value(s) per point for --grid {grid}")
     return points
 
 

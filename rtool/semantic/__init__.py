@@ -21,7 +21,8 @@ from rtool.semantic.views import ViewPreprocess, ViewScore
 
 __all__ = [
     "DOMAIN_1D", "DOMAIN_2D", "FIXED_ELEVATION", "GRADIENTS", "METHODS", "START_POINTS_1D", "START_POINTS_2D",
-    "MapSettings", "OptimResult", "SemanticDefault", "SemanticDefaultRecipe", "load_semantic_default", "OptimSettings", "Region", "SRVRSummary", "SemanticMap", "ViewPreprocess",
+    "MapSettings", "OptimResult", "OptimSettings", "Region", "SRVRSummary", "SemanticDefault", "SemanticDefaultRecipe",
+    "SemanticMap", "ViewPreprocess", "load_semantic_default",
     "ViewScore", "average_map", "box_corners", "check_points", "corner_matrix", "domain", "map_dict", "map_from_dict",
     "naive_step", "oir_b_step", "oir_w_step", "optim_dict", "outer_box", "robust_regions", "semantic_map", "srvr",
     "srvr_by_method", "srvr_table", "regions_from_record",

@@ -44,8 +44,10 @@ class MapSettings:
             return azimuths, torch.tensor([self.elevation], dtype=torch.float64)
         az_start, az_stop, az_step = AZIMUTH_GRID_2D
         el_start, el_stop, el_step = ELEVATION_GRID_2D
-        return (grid_values(az_start, az_stop, az_step if self.azimuth_step is None else self.azimuth_step, "azimuth"),
-                grid_values(el_start, el_stop, el_step if self.elevation_step is None else self.elevation_step, "elevation"))
+        az_step = az_step if self.azimuth_step is None else self.azimuth_step
+        el_step = el_step if self.elevation_step is None else self.elevation_step
+        return (grid_values(az_start, az_stop, az_step, "azimuth"),
+                grid_values(el_start, el_stop, el_step, "elevation"))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ def check_points(points: Sequence[Sequence[float]], n: int, what: str = "start p
     for point in points:
         values = [float(v) for v in (point if isinstance(point, Sequence) else [point])]
         if len(values) != n:
-            raise UsageError(f"{what} {tuple(values)}: expected {n} value(s) (azimuth{', elevation' if n == 2 else ''})")
+            names = "azimuth, elevation" if n == 2 else "azimuth"
+            raise UsageError(f"{what} {tuple(values)}: expected {n} value(s) ({names})")
         row = torch.tensor(values, dtype=torch.float64)
         if bool(((row < low) | (row > high)).any()):
             bounds = " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in zip(low.tolist(), high.tolist()))

@@ -46,7 +46,8 @@ def test_map_is_f_on_the_grid_in_batches():
     result = semantic_map(counted, MapSettings(azimuth_step=45, elevation_step=17, views_per_batch=20))
     assert result.scores.shape == (6, 8) and calls == [20, 20, 8]
     xx, yy = result.meshgrid()
-    assert torch.allclose(result.scores, analytic(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)).reshape(6, 8).float())
+    want = analytic(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)).reshape(6, 8).float()
+    assert torch.allclose(result.scores, want)
     assert yy[:, 0].tolist() == [-10, 7, 24, 41, 58, 75]
 
 

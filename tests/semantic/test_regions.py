@@ -43,8 +43,9 @@ def test_corner_order_puts_azimuth_in_the_most_significant_bit():
 
 def test_one_dimensional_steps_match_the_closed_forms():
     gen = torch.Generator().manual_seed(0)
-    f_d, f_q, grad = torch.rand(2, generator=gen, dtype=torch.float64), torch.rand(2, generator=gen, dtype=torch.float64), \
-        torch.randn(2, 1, generator=gen, dtype=torch.float64)
+    f_d = torch.rand(2, generator=gen, dtype=torch.float64)
+    f_q = torch.rand(2, generator=gen, dtype=torch.float64)
+    grad = torch.randn(2, 1, generator=gen, dtype=torch.float64)
     r = torch.tensor([7.0], dtype=torch.float64)
     fa, fb, fA, fB = f_d[0], f_d[1], f_q[0], f_q[1]
     g_a, g_b, _ = naive_step(f_d, r, LAM)
