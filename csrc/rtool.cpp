@@ -29,6 +29,10 @@ TORCH_LIBRARY(rtool, m) {
   m.def(
       "scorecam_masks(Tensor images, Tensor activations, str mode=\"parity\", "
       "Tensor? channels=None, float eps=1e-08) -> (Tensor, Tensor)");
+  // Per-class k nearest reference rows of each query (surprise adequacy); see rtool/ops/dsa.py.
+  m.def(
+      "dsa_knn(Tensor queries, Tensor refs, Tensor class_offsets, int k=1, Tensor? self_index=None, "
+      "int chunk=2048) -> (Tensor, Tensor)");
   // Whether this build carries CUDA kernels (a build-time fact, not whether a GPU is present).
   m.def("cuda_compiled() -> bool", []() { return rtool::kCudaCompiled; });
 }

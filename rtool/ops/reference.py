@@ -48,3 +48,45 @@ def scorecam_masks_ref(
         raise ValueError(f"mode must be 'parity' or 'minmax', got {mode!r}")
     masked = (images[row_image].float() * mask[:, None]).to(images.dtype)
     return masked, ranges.reshape(-1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# dsa: per-class k nearest reference rows (surprise adequacy)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def dsa_knn_ref(
+    queries: torch.Tensor,
+    refs: torch.Tensor,
+    class_offsets: torch.Tensor,
+    k: int = 1,
+    self_index: torch.Tensor | None = None,
+    chunk: int = 2048,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference for rtool.ops.dsa_knn: direct float64 differences, a stable sort per class block.
+
+    `chunk` bounds the queries handled at once (the [chunk, N, D] difference tensor is the memory cost).
+    """
+    num_queries, num_classes = queries.shape[0], class_offsets.numel() - 1
+    offsets = [int(v) for v in class_offsets.tolist()]
+    q64, r64 = queries.double(), refs.double()
+    distances = torch.full((num_queries, num_classes, k), float("inf"), dtype=torch.float64, device=queries.device)
+    indices = torch.full((num_queries, num_classes, k), -1, dtype=torch.long, device=queries.device)
+    rows = torch.arange(refs.shape[0], device=queries.device)
+    step = max(1, int(chunk))
+    for q0 in range(0, num_queries, step):
+        q = q64[q0:q0 + step]
+        squared = ((q[:, None, :] - r64[None, :, :]) ** 2).sum(-1)  # [q, N]
+        if self_index is not None:
+            skip = self_index[q0:q0 + step]
+            squared = torch.where(rows[None, :] == skip[:, None], torch.inf, squared)
+        for c in range(num_classes):
+            lo, hi = offsets[c], offsets[c + 1]
+            block = squared[:, lo:hi]
+            order = torch.sort(block, dim=1, stable=True).indices[:, :k]
+            taken = torch.gather(block, 1, order)
+            found = torch.isfinite(taken)
+            width = order.shape[1]
+            distances[q0:q0 + step, c, :width] = torch.where(found, taken.sqrt(), torch.inf)
+            indices[q0:q0 + step, c, :width] = torch.where(found, order + lo, -1)
+    return distances, indices
