@@ -236,7 +236,7 @@ def deepfool_batch(model: nn.Module, images: torch.Tensor, config: DeepFoolConfi
     """DeepFool on one batch of inputs [N, ...] (already on the model's device, in the model's dtype).
 
     Returns per-sample results on the CPU (see DeepFoolResult). The model is put in eval mode for the run and
-    its previous mode is restored; its parameters get no gradients.
+    its previous mode and the parameters' requires_grad flags are restored; no parameter gets a gradient.
     """
     cfg = config or DeepFoolConfig()
     if not isinstance(images, torch.Tensor) or images.dim() < 2:
@@ -249,11 +249,17 @@ def deepfool_batch(model: nn.Module, images: torch.Tensor, config: DeepFoolConfi
     if images.shape[0] == 0:
         return DeepFoolResult.concat([], cfg)
     was_training = model.training
+    # Only input gradients are needed: freezing the parameters keeps autograd from computing weight gradients.
+    frozen = [p for p in model.parameters() if p.requires_grad]
     model.eval()
     try:
+        for p in frozen:
+            p.requires_grad_(False)
         with torch.enable_grad():
             return _run(model, images, cfg, return_perturbations)
     finally:
+        for p in frozen:
+            p.requires_grad_(True)
         model.train(was_training)
 
 
