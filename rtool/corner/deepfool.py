@@ -16,7 +16,9 @@ Modes:
   DeepFool when step_eps = 0).
 
 The model runs in eval mode (dropout off, batch-norm statistics fixed), so samples are independent and the
-batched result equals a per-sample loop; its previous mode is restored afterwards. A sample none of whose
+batched result equals a per-sample loop; its previous mode is restored afterwards. `train_mode=True` reproduces
+the authors' quirk of never calling eval() (dropout active, so results are random; models with batch norm
+are refused): each step's gradients then come from the same forward pass that decided the stop, as in the loop. A sample none of whose
 candidates has a non-zero gradient difference cannot move: it stops at once, not converged.
 """
 from __future__ import annotations
@@ -47,6 +49,7 @@ class DeepFoolConfig:
     step_eps: float = 1e-4        # fixed extra step length per iteration, input units (0 = the paper's step)
     clip_min: float = 0.0
     clip_max: float = 1.0
+    train_mode: bool = False      # reference quirk (spec B.1): run the model in training mode, dropout active
 
     def __post_init__(self) -> None:
         if self.mode not in DEEPFOOL_MODES:
@@ -142,12 +145,12 @@ def _logits(model: nn.Module, x: torch.Tensor, num_samples: int) -> torch.Tensor
 
 
 def _jacobian_of_differences(diff: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Gradients of every column of diff [A, K] with respect to x [A, ...], as [A, K, D], in one batched
-    backward pass. Rows of diff depend only on the same row of x (eval-mode model)."""
+    """Gradients of every column of diff [A, K] with respect to x [G, ...] (the graph's batch), as [G, K, D],
+    in one batched backward pass. Each row of diff depends on one row of x only."""
     active, cands = diff.shape
     basis = torch.eye(cands, dtype=diff.dtype, device=diff.device)[:, None, :].expand(cands, active, cands)
     (grads,) = torch.autograd.grad(diff, x, grad_outputs=basis, is_grads_batched=True)
-    return grads.reshape(cands, active, -1).transpose(0, 1)
+    return grads.reshape(cands, x.shape[0], -1).transpose(0, 1)
 
 
 def _run(model: nn.Module, images: torch.Tensor, cfg: DeepFoolConfig, keep_perturbations: bool) -> DeepFoolResult:
@@ -188,10 +191,14 @@ def _run(model: nn.Module, images: torch.Tensor, cfg: DeepFoolConfig, keep_pertu
         everyone = torch.ones(n, dtype=torch.bool, device=images.device)
         finish(everyone, label_all, ~everyone)
 
+    # `graph_rows`: where each active sample sits in the batch of the current graph (None = row i is sample i).
+    graph_rows: torch.Tensor | None = None
     while cfg.max_iter > 0 and index.numel() > 0:
-        selected = logits.gather(1, candidates)
+        selected = (logits if graph_rows is None else logits[graph_rows]).gather(1, candidates)
         diff = selected[:, 1:] - selected[:, :1]                           # f'_k, [A, K]
-        grad_diff = _jacobian_of_differences(diff, x)                      # w'_k, [A, K, D]
+        grad_diff = _jacobian_of_differences(diff, x)                      # w'_k, [A or graph rows, K, D]
+        if graph_rows is not None:
+            grad_diff = grad_diff[graph_rows]
         step, chosen, _ = deepfool_step(diff.detach(), grad_diff, cfg.step_eps)
         moved = chosen >= 0
         iterations += moved.long()
@@ -205,6 +212,7 @@ def _run(model: nn.Module, images: torch.Tensor, cfg: DeepFoolConfig, keep_pertu
                 x_new = x0 + scale * r_tot
         x = x_new.requires_grad_(True)
         logits = _logits(model, x, x.shape[0])
+        graph_rows = None
         pred = logits.detach().argmax(dim=1)
         flipped = pred != label_all[index]
         done = flipped | ~moved | (iterations >= cfg.max_iter)
@@ -215,8 +223,13 @@ def _run(model: nn.Module, images: torch.Tensor, cfg: DeepFoolConfig, keep_pertu
         if not bool(keep.any()):
             break
         index, x0, r_tot, iterations, candidates = index[keep], x0[keep], r_tot[keep], iterations[keep], candidates[keep]
-        x = x.detach()[keep].requires_grad_(True)
-        logits = _logits(model, x, x.shape[0])  # a fresh graph over the compacted batch only
+        if cfg.train_mode:
+            # Stochastic layers: the next gradients must come from the very forward pass that decided the stop,
+            # as in the reference loop, so keep this graph and read the surviving rows out of it.
+            graph_rows = keep.nonzero()[:, 0]
+        else:
+            x = x.detach()[keep].requires_grad_(True)
+            logits = _logits(model, x, x.shape[0])  # a fresh graph over the compacted batch only
 
     norms = torch.linalg.vector_norm(x0_all.flatten(1).double(), dim=1)
     return DeepFoolResult(
@@ -235,8 +248,9 @@ def deepfool_batch(model: nn.Module, images: torch.Tensor, config: DeepFoolConfi
                    return_perturbations: bool = False) -> DeepFoolResult:
     """DeepFool on one batch of inputs [N, ...] (already on the model's device, in the model's dtype).
 
-    Returns per-sample results on the CPU (see DeepFoolResult). The model is put in eval mode for the run and
-    its previous mode and the parameters' requires_grad flags are restored; no parameter gets a gradient.
+    Returns per-sample results on the CPU (see DeepFoolResult). The model is put in eval mode (train mode with
+    `config.train_mode`) for the run; its previous mode and the parameters' requires_grad flags are restored
+    afterwards, and no parameter gets a gradient.
     """
     cfg = config or DeepFoolConfig()
     if not isinstance(images, torch.Tensor) or images.dim() < 2:
@@ -248,10 +262,15 @@ def deepfool_batch(model: nn.Module, images: torch.Tensor, config: DeepFoolConfi
         raise UsageError(f"DeepFool images: expected float32 or float64, got {images.dtype}")
     if images.shape[0] == 0:
         return DeepFoolResult.concat([], cfg)
+    if cfg.train_mode:
+        norms = [type(m).__name__ for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if norms:
+            raise UsageError(f"DeepFool train_mode: the model has batch-norm layers ({norms[0]}), which would mix "
+                             "samples and change their running statistics; use train_mode=False")
     was_training = model.training
     # Only input gradients are needed: freezing the parameters keeps autograd from computing weight gradients.
     frozen = [p for p in model.parameters() if p.requires_grad]
-    model.eval()
+    model.train(cfg.train_mode)
     try:
         for p in frozen:
             p.requires_grad_(False)

@@ -8,6 +8,15 @@ from rtool.corner.deepfool import DeepFoolConfig, deepfool_batch, robustness_rad
 from rtool.errors import UsageError
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread, and do not stall when other jobs share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_cnn(seed=0, classes=10, dropout=0.0):
     torch.manual_seed(seed)
     return nn.Sequential(
@@ -73,7 +82,7 @@ def test_affine_classifier_closed_form():
 
 def test_batched_equals_per_sample_lts4_loop():
     net = tiny_cnn()
-    x = images(12)
+    x = images(8)
     result = deepfool_batch(net, x, return_perturbations=True)
     assert result.converged.all()
     for i in range(x.shape[0]):
@@ -139,6 +148,27 @@ def test_eval_mode_during_the_run_and_restored_after():
     second = deepfool_batch(net, x)
     assert net.training
     torch.testing.assert_close(first.radius, second.radius, rtol=0, atol=0)  # dropout was off
+
+
+def test_train_mode_quirk():
+    net = tiny_cnn(seed=2)  # dropout p=0: train mode is deterministic, so it must equal eval mode
+    x = images(9, seed=7)
+    quirk = deepfool_batch(net, x, DeepFoolConfig(train_mode=True), return_perturbations=True)
+    plain = deepfool_batch(net, x, return_perturbations=True)
+    assert len(set(plain.iterations.tolist())) > 1  # the kept-graph path is exercised
+    assert torch.equal(quirk.iterations, plain.iterations) and torch.equal(quirk.final_label, plain.final_label)
+    torch.testing.assert_close(quirk.perturbation, plain.perturbation, rtol=1e-9, atol=1e-12)
+    noisy = tiny_cnn(seed=2, dropout=0.5)
+    noisy.eval()
+    torch.manual_seed(0)
+    first = deepfool_batch(noisy, x, DeepFoolConfig(train_mode=True))
+    assert not noisy.training
+    torch.manual_seed(1)
+    second = deepfool_batch(noisy, x, DeepFoolConfig(train_mode=True))
+    assert not torch.equal(first.radius, second.radius)  # dropout was active
+    with pytest.raises(UsageError, match="batch-norm layers \\(BatchNorm2d\\)"):
+        deepfool_batch(nn.Sequential(nn.BatchNorm2d(1), nn.Flatten(), nn.Linear(144, 3)).double(), x,
+                       DeepFoolConfig(train_mode=True))
 
 
 def test_dataset_chunks_equal_one_batch_and_summary():

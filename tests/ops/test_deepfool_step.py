@@ -16,7 +16,7 @@ def sample_inputs(device, requires_grad=False):
         return torch.randn(*shape, generator=g, dtype=dtype).to(device).requires_grad_(requires_grad)
 
     cases = [
-        ((randn(5, 9), randn(5, 9, 784)), {}),                        # MNIST-like: 9 candidates, 784 dims
+        ((randn(3, 9), randn(3, 9, 784)), {}),                        # MNIST-like: 9 candidates, 784 dims
         ((randn(3, 1), randn(3, 1, 17)), {}),                         # K = 1
         ((randn(4, 6), randn(4, 6, 1)), {"step_eps": 0.0}),           # D = 1, the paper's step
         ((randn(0, 9), randn(0, 9, 12)), {}),                         # empty batch
@@ -92,9 +92,9 @@ def test_rows_are_independent():
     args, _ = sample_inputs("cpu")[0]
     f, w = args
     full = deepfool_step(f, w)
-    single = deepfool_step(f[3:4], w[3:4])
+    single = deepfool_step(f[1:2], w[1:2])
     for a, b in zip(full, single):
-        torch.testing.assert_close(a[3:4], b)
+        torch.testing.assert_close(a[1:2], b)
 
 
 def test_outputs_carry_no_gradient():
