@@ -17,9 +17,10 @@ Modes:
 
 The model runs in eval mode (dropout off, batch-norm statistics fixed), so samples are independent and the
 batched result equals a per-sample loop; its previous mode is restored afterwards. `train_mode=True` reproduces
-the authors' quirk of never calling eval() (dropout active, so results are random; models with batch norm
-are refused): each step's gradients then come from the same forward pass that decided the stop, as in the loop. A sample none of whose
-candidates has a non-zero gradient difference cannot move: it stops at once, not converged.
+the authors' quirk of never calling eval() (dropout active, so results are random; models with batch norm are
+refused): each step's gradients then come from the same forward pass that decided the stop, as in the loop.
+A sample none of whose candidates has a non-zero gradient difference cannot move: it stops at once, not
+converged (the LTS4 code would produce NaN there).
 """
 from __future__ import annotations
 
@@ -102,6 +103,17 @@ class DeepFoolResult:
     def summary(self) -> RadiusSummary:
         return summarize_radii(self)
 
+    def columns(self) -> dict[str, list]:
+        """Per-sample columns for a CSV: `rob` and `pred_y` as the authors' rob_<m>.csv, then rtool's extras."""
+        return {
+            "rob": self.radius.tolist(),
+            "pred_y": self.final_label.tolist(),
+            "rho": self.rho.tolist(),
+            "label": self.label.tolist(),
+            "iterations": self.iterations.tolist(),
+            "converged": self.converged.tolist(),
+        }
+
     @staticmethod
     def concat(parts: list[DeepFoolResult], config: DeepFoolConfig) -> DeepFoolResult:
         def cat(name):
@@ -156,7 +168,6 @@ def _jacobian_of_differences(diff: torch.Tensor, x: torch.Tensor) -> torch.Tenso
 def _run(model: nn.Module, images: torch.Tensor, cfg: DeepFoolConfig, keep_perturbations: bool) -> DeepFoolResult:
     n = images.shape[0]
     x0_all = images.detach()
-    shape = x0_all.shape[1:]
     radius_all = torch.zeros(n, dtype=torch.float64, device=images.device)
     iterations_all = torch.zeros(n, dtype=torch.long, device=images.device)
     converged_all = torch.zeros(n, dtype=torch.bool, device=images.device)
@@ -222,7 +233,8 @@ def _run(model: nn.Module, images: torch.Tensor, cfg: DeepFoolConfig, keep_pertu
         keep = ~done
         if not bool(keep.any()):
             break
-        index, x0, r_tot, iterations, candidates = index[keep], x0[keep], r_tot[keep], iterations[keep], candidates[keep]
+        index, x0, r_tot = index[keep], x0[keep], r_tot[keep]
+        iterations, candidates = iterations[keep], candidates[keep]
         if cfg.train_mode:
             # Stochastic layers: the next gradients must come from the very forward pass that decided the stop,
             # as in the reference loop, so keep this graph and read the surviving rows out of it.

@@ -87,7 +87,8 @@ def test_batched_equals_per_sample_lts4_loop():
     assert result.converged.all()
     for i in range(x.shape[0]):
         r_hat, loops, label, final = lts4_port(net, x[i])
-        assert (result.iterations[i].item(), result.label[i].item(), result.final_label[i].item()) == (loops, label, final)
+        got = (result.iterations[i].item(), result.label[i].item(), result.final_label[i].item())
+        assert got == (loops, label, final)
         torch.testing.assert_close(result.perturbation[i], r_hat, rtol=1e-6, atol=1e-9)
         assert result.radius[i].item() == pytest.approx(float(r_hat.norm()), rel=1e-6)
     assert result.iterations.max() > 1  # the tiny net needs more than the linear step somewhere
@@ -180,6 +181,8 @@ def test_dataset_chunks_equal_one_batch_and_summary():
         torch.testing.assert_close(chunked.radius, whole.radius, rtol=1e-9, atol=1e-12)
         assert torch.equal(chunked.iterations, whole.iterations)
     s = summarize_radii(whole)
+    columns = whole.columns()
+    assert list(columns)[:2] == ["rob", "pred_y"] and all(len(v) == 7 for v in columns.values())
     assert s.count == 7
     assert s.mean_radius == pytest.approx(float(whole.radius.mean()))
     assert s.rho_adv == pytest.approx(float((whole.radius / x.flatten(1).norm(dim=1).double()).mean()))

@@ -109,7 +109,8 @@ def test_outputs_carry_no_gradient():
     [
         (torch.randn(2, 3, 1), torch.randn(2, 3, 4), {}, "logit_diff must be 2-D"),
         (torch.randn(2, 3), torch.randn(2, 12), {}, "grad_diff must be 3-D"),
-        (torch.randn(2, 3), torch.randn(2, 4, 5), {}, "grad_diff has shape \\[2, 4, 5\\] but logit_diff has shape \\[2, 3\\]"),
+        (torch.randn(2, 3), torch.randn(2, 4, 5), {},
+         "grad_diff has shape \\[2, 4, 5\\] but logit_diff has shape \\[2, 3\\]"),
         (torch.randn(2, 3), torch.randn(3, 3, 5), {}, "grad_diff has shape"),
         (torch.randn(2, 3).half(), torch.randn(2, 3, 5).half(), {}, "logit_diff must be float32 or float64, got Half"),
         (torch.randn(2, 3), torch.randn(2, 3, 5).double(), {}, "grad_diff must have logit_diff's dtype"),
