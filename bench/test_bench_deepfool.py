@@ -18,7 +18,7 @@ import torch
 from _deepfool_anchor import lts4_radii, model_and_inputs, torchattacks_radii
 from rtool.corner import DeepFoolConfig, deepfool_batch
 
-ANCHOR_SAMPLES = {"lts4-loop": 16, "torchattacks": 4}
+ANCHOR_SAMPLES = {"lts4-loop": 32, "torchattacks": 16}
 PER_SAMPLE_MS: dict[str, float] = {}
 RADII: dict[str, torch.Tensor] = {}
 

@@ -217,3 +217,13 @@ def test_model_without_logits_is_one_line():
         deepfool_batch(model, torch.rand(2, 1, 12, 12))
     with pytest.raises(UsageError, match="expected float32 or float64"):
         deepfool_batch(model, torch.rand(2, 1, 12, 12).half())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_equals_cpu():
+    net = tiny_cnn(seed=3)
+    x = images(16, seed=5)
+    cpu = deepfool_batch(net, x)
+    gpu = deepfool_batch(net.cuda(), x.cuda())
+    assert torch.equal(gpu.iterations, cpu.iterations) and torch.equal(gpu.final_label, cpu.final_label)
+    torch.testing.assert_close(gpu.radius, cpu.radius, rtol=1e-6, atol=1e-9)
