@@ -35,4 +35,7 @@ TORCH_LIBRARY(rtool, m) {
       "int chunk=2048) -> (Tensor, Tensor)");
   // Whether this build carries CUDA kernels (a build-time fact, not whether a GPU is present).
   m.def("cuda_compiled() -> bool", []() { return rtool::kCudaCompiled; });
+  // DeepFool step: from K candidates' logit/gradient differences to the minimal L2 step, the chosen
+  // candidate and its linearised distance; see rtool/ops/deepfool.py.
+  m.def("deepfool_step(Tensor logit_diff, Tensor grad_diff, float step_eps=0.0001) -> (Tensor, Tensor, Tensor)");
 }

@@ -1,6 +1,15 @@
 """rtool corner: surprise adequacy (DSA0-3, LSA, MDSA), corner-case selection and (from other modules)
 the DeepFool robustness radius and the experiment flow. Functions take tensors/models and return
 dataclasses; no printing, no file I/O."""
+from rtool.corner.deepfool import (
+    DEEPFOOL_MODES,
+    DeepFoolConfig,
+    DeepFoolResult,
+    RadiusSummary,
+    deepfool_batch,
+    robustness_radius,
+    summarize_radii,
+)
 from rtool.corner.selection import DEFAULT_CORNER_K, TIE_BREAK, CornerCases, select_corner_cases, top_k_per_model
 from rtool.corner.surprise import (
     DEFAULT_K,
@@ -25,6 +34,9 @@ __all__ = [
     "DEFAULT_K", "DSA_VARIANTS", "LABEL_SOURCES", "LOGITS", "LSA_VARIANCE_THRESHOLD", "PRESETS", "VARIANTS",
     "DSAResult", "LSAResult", "MDSAResult", "ReferenceSet", "Traces", "activation_traces", "dsa", "lsa", "mdsa",
     "surprise_scores",
+    # DeepFool robustness radius (deepfool.py)
+    "DEEPFOOL_MODES", "DeepFoolConfig", "DeepFoolResult", "RadiusSummary", "deepfool_batch", "robustness_radius",
+    "summarize_radii",
     # corner-case selection (selection.py)
     "DEFAULT_CORNER_K", "TIE_BREAK", "CornerCases", "select_corner_cases", "top_k_per_model",
 ]

@@ -90,3 +90,33 @@ def dsa_knn_ref(
             distances[q0:q0 + step, c, :width] = torch.where(found, taken.sqrt(), torch.inf)
             indices[q0:q0 + step, c, :width] = torch.where(found, order + lo, -1)
     return distances, indices
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# DeepFool (rtool.ops.deepfool_step)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def deepfool_step_ref(
+    logit_diff: torch.Tensor, grad_diff: torch.Tensor, step_eps: float = 1e-4
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Reference for rtool.ops.deepfool_step: norms, ratios with zero norms at +inf, first argmin, step."""
+    batch, _, dims = grad_diff.shape
+    norms = torch.linalg.vector_norm(grad_diff.double(), dim=2).to(grad_diff.dtype)  # [B, K]
+    ratios = logit_diff.abs() / norms
+    # Zero norms and NaN ratios are never chosen; torch.argmin returns the first minimum.
+    ratios = torch.where((norms > 0) & ~ratios.isnan(), ratios, torch.full_like(ratios, float("inf")))
+    if ratios.shape[1] == 0:
+        chosen = torch.full((batch,), -1, dtype=torch.long, device=grad_diff.device)
+        return grad_diff.new_zeros((batch, dims)), chosen, logit_diff.new_full((batch,), float("inf"))
+    best = ratios.argmin(dim=1)
+    distance = ratios.gather(1, best[:, None])[:, 0]
+    found = distance.isfinite()
+    chosen = torch.where(found, best, torch.full_like(best, -1))
+    rows = torch.arange(batch, device=grad_diff.device)
+    w = grad_diff[rows, best]  # [B, D]
+    norm = norms[rows, best]
+    scale = torch.where(found, (distance + step_eps) / norm, torch.zeros_like(norm))
+    step = torch.where(found[:, None], scale[:, None] * w, torch.zeros_like(w))
+    distance = torch.where(found, distance, torch.full_like(distance, float("inf")))
+    return step, chosen, distance
