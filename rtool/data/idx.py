@@ -65,7 +65,7 @@ def parse_idx(data: bytes, path: Path, *, expect_type: int | None = None, expect
         raise UsageError(f"{path}: {len(data) - want} bytes after the data, expected exactly {want} bytes for shape "
                          f"{'x'.join(map(str, shape))}")
     values = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(shape)
-    return values.astype(dtype.newbyteorder("="), copy=False)
+    return np.array(values, dtype=dtype.newbyteorder("="))  # a writable native-endian copy
 
 
 def read_idx(path: str | Path, *, expect_type: int | None = None, expect_ndim: int | None = None) -> np.ndarray:
