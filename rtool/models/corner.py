@@ -67,11 +67,13 @@ def build_corner_convnet(data: ClassificationData, seed: int) -> CornerConvNet:
 
 def train_corner_convnet(data: ClassificationData, *, seed: int = 0, training: CornerTraining | None = None,
                          device: str | torch.device = "cpu", progress: bool = True,
-                         cache: bool = True) -> CornerConvNet:
+                         cache: bool = True, collective: bool = True) -> CornerConvNet:
     """`CornerConvNet` trained on `data` (raw [0, 1] images) with the authors' recipe; returned in eval mode on CPU.
 
     training: defaults to `corner_training(data.name)`. cache: load/store through `cached_model` (set False to
-    always train, e.g. in benchmarks). Under torchrun only rank 0 trains a missing entry (see `cached_model`).
+    always train, e.g. in benchmarks). collective: under torchrun, True = every rank asks for this same model
+    and only rank 0 trains it; False = this rank trains its own (the M models of the corner experiment split
+    over ranks by seed), no barrier.
     """
     if len(data) < 2:
         raise UsageError(f"{data.name} {data.split}: {len(data)} images; expected at least 2 to train on")
@@ -85,7 +87,8 @@ def train_corner_convnet(data: ClassificationData, *, seed: int = 0, training: C
 
     if not cache:
         return fit(build()).cpu().eval()
-    return cached_model(corner_model_key(data, seed, training, device), build, fit).cpu().eval()
+    return cached_model(corner_model_key(data, seed, training, device), build, fit,
+                        collective=collective).cpu().eval()
 
 
 def digits_model(seed: int = 0, *, epochs: int | None = None, device: str | torch.device = "cpu",

@@ -107,17 +107,19 @@ def _try_load(model: nn.Module, path: Path) -> bool:
 
 
 def cached_model(key: dict[str, Any], build: Callable[[], nn.Module],
-                 train: Callable[[nn.Module], nn.Module]) -> nn.Module:
+                 train: Callable[[nn.Module], nn.Module], *, collective: bool = True) -> nn.Module:
     """`train(build())`, remembered on disk under a hash of `key`; returns the model in eval mode.
 
     key: everything that changes the trained weights (dataset recipe, seed, epochs, model name, ...); rtool's
         version is added. Its JSON is written beside the weights for people to read.
     build: makes the untrained model (also used to hold loaded weights, so it must give the same layout).
-    Under torchrun only rank 0 trains; the others wait and load its file.
+    Under torchrun (`collective=True`, every rank calls with the same key) only rank 0 trains; the others wait
+    and load its file. With `collective=False` each process looks up and trains its own key, no barrier (for
+    work split over ranks, e.g. one seed per rank).
     """
     path = cached_model_path(key)
     ctx = current()
-    if not path.exists() and ctx.is_distributed:
+    if collective and not path.exists() and ctx.is_distributed:
         if ctx.is_main:
             _train_and_store(key, build, train, path)
         barrier()

@@ -87,3 +87,15 @@ def test_defaults_and_errors(tiny_digits):
     wrong = ClassificationData(tiny_digits.images[:4], torch.zeros(4, dtype=torch.long), ["a", "b"], "x", "test")
     with pytest.raises(UsageError, match=r"expected \(batch, 2\)"):
         classification_accuracy(model, wrong)
+
+
+def test_non_collective_cache_trains_on_any_rank_without_barrier(tiny_digits, tmp_path, monkeypatch):
+    import rtool.models.train as train_module
+    from rtool.engine.distributed import DistContext
+    monkeypatch.setenv("RTOOL_CACHE", str(tmp_path))
+    monkeypatch.setattr(train_module, "current",
+                        lambda: DistContext(rank=1, world_size=2, local_rank=1, is_distributed=True))
+    monkeypatch.setattr(train_module, "barrier", lambda: pytest.fail("barrier called for a per-rank model"))
+    model = train_corner_convnet(tiny_digits.subset(range(40)), seed=7, training=TINY, progress=False,
+                                 collective=False)
+    assert isinstance(model, nn.Module) and len(list((tmp_path / "models").glob("*.pt"))) == 1
