@@ -71,7 +71,7 @@ class ClassificationData:
 
     def subset(self, indices) -> ClassificationData:
         """The samples at positions `indices` of this data (in that order); `indices` keeps their original ids."""
-        index = torch.as_tensor(np.asarray(indices), dtype=torch.int64).reshape(-1)
+        index = _positions(indices, self.name)
         if index.numel() and (int(index.min()) < 0 or int(index.max()) >= len(self)):
             raise UsageError(f"{self.name} subset: indices must lie in 0..{len(self) - 1}, got "
                              f"{int(index.min())}..{int(index.max())}")
@@ -82,7 +82,7 @@ class ClassificationData:
     def without(self, indices) -> ClassificationData:
         """All samples except those at positions `indices` (order kept): the corner-case removal."""
         keep = torch.ones(len(self), dtype=torch.bool)
-        drop = torch.as_tensor(np.asarray(indices), dtype=torch.int64).reshape(-1)
+        drop = _positions(indices, self.name)
         if drop.numel() and (int(drop.min()) < 0 or int(drop.max()) >= len(self)):
             raise UsageError(f"{self.name} without: indices must lie in 0..{len(self) - 1}, got "
                              f"{int(drop.min())}..{int(drop.max())}")
@@ -118,6 +118,13 @@ class ClassificationDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.data.images[index], int(self.data.labels[index])
+
+
+def _positions(indices, name: str) -> torch.Tensor:
+    array = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise UsageError(f"{name} positions of dtype {array.dtype}: expected integer positions (not a mask)")
+    return torch.as_tensor(array.astype(np.int64, copy=False)).reshape(-1)
 
 
 def check_split(split: str, name: str) -> str:

@@ -12,6 +12,8 @@ Recipe:
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,10 +27,14 @@ DIGITS_SPLIT_SEED = 0
 DIGITS_CLASSES = [str(d) for d in range(10)]
 
 
+@functools.lru_cache(maxsize=1)
 def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
     bunch = load_digits()
-    return bunch.images.astype(np.float32), bunch.target.astype(np.int64)
+    images, labels = bunch.images.astype(np.float32), bunch.target.astype(np.int64)
+    images.setflags(write=False)  # shared between calls; callers index (copy) before use
+    labels.setflags(write=False)
+    return images, labels
 
 
 def digits_split_indices(labels: np.ndarray, split_seed: int = DIGITS_SPLIT_SEED,

@@ -30,6 +30,9 @@ def test_subset_keeps_original_indices_and_fingerprint_changes():
         data.subset([6])
     with pytest.raises(UsageError, match="0..5"):
         data.without([-1])
+    with pytest.raises(UsageError, match="integer positions"):
+        data.subset([True, False])
+    assert len(data.subset([])) == 0 and len(data.without(torch.tensor([], dtype=torch.long))) == 6
 
 
 def test_protocol_is_validated():
