@@ -116,6 +116,8 @@ class DeepFoolResult:
 
     @staticmethod
     def concat(parts: list[DeepFoolResult], config: DeepFoolConfig) -> DeepFoolResult:
+        """Joins per-batch (or per-shard) results in order; perturbations are kept only if every part has them."""
+
         def cat(name):
             return torch.cat([getattr(p, name) for p in parts])
 
