@@ -77,8 +77,11 @@ def lts4_loop(net, image, num_classes=10, overshoot=0.02, max_iter=50):
     return (1 + overshoot) * r_tot, loop_i, label, k_i
 
 
-def lts4_radii(net, images) -> torch.Tensor:
-    return torch.tensor([float(np.linalg.norm(lts4_loop(net, image)[0])) for image in images], dtype=torch.float64)
+def lts4_radii(net, images) -> tuple[torch.Tensor, torch.Tensor]:
+    """Radii [N] and iteration counts [N] of the LTS4 loop, one sample at a time."""
+    runs = [lts4_loop(net, image) for image in images]
+    radii = torch.tensor([float(np.linalg.norm(run[0])) for run in runs], dtype=torch.float64)
+    return radii, torch.tensor([run[1] for run in runs])
 
 
 def torchattacks_radii(net, images, labels) -> torch.Tensor:

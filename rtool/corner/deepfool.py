@@ -3,7 +3,8 @@
 Per iteration, the whole active batch costs one forward pass and one batched backward pass: the K candidate
 logit differences f_k - f_label are differentiated together with `torch.autograd.grad(..., is_grads_batched=True)`,
 and the step of every sample comes from `rtool.ops.deepfool_step`. A sample leaves the batch as soon as its
-label flips (or it runs out of iterations), and the remaining ones are compacted before the next backward.
+label flips (or it runs out of iterations), and the remaining ones are compacted (a fresh forward pass over the
+survivors, unless so few finished that carrying their rows through one more backward is cheaper).
 Everything stays on the images' device.
 
 Modes:
@@ -116,6 +117,8 @@ class DeepFoolResult:
 
     @staticmethod
     def concat(parts: list[DeepFoolResult], config: DeepFoolConfig) -> DeepFoolResult:
+        """Joins per-batch (or per-shard) results in order; perturbations are kept only if every part has them."""
+
         def cat(name):
             return torch.cat([getattr(p, name) for p in parts])
 
@@ -235,9 +238,12 @@ def _run(model: nn.Module, images: torch.Tensor, cfg: DeepFoolConfig, keep_pertu
             break
         index, x0, r_tot = index[keep], x0[keep], r_tot[keep]
         iterations, candidates = iterations[keep], candidates[keep]
-        if cfg.train_mode:
-            # Stochastic layers: the next gradients must come from the very forward pass that decided the stop,
-            # as in the reference loop, so keep this graph and read the surviving rows out of it.
+        finished, survivors = int(done.sum()), int(keep.sum())
+        if cfg.train_mode or finished * (candidates.shape[1] - 1) < survivors:
+            # Keep this graph and read the surviving rows out of it. Needed with stochastic layers (the next
+            # gradients must come from the forward pass that decided the stop, as in the reference loop); and
+            # cheaper when few samples finished: carrying their rows through the K-vector backward costs less
+            # than a new forward pass over the survivors.
             graph_rows = keep.nonzero()[:, 0]
         else:
             x = x.detach()[keep].requires_grad_(True)
