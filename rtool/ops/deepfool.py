@@ -30,7 +30,7 @@ def deepfool_step(
     gradient difference, distance [B] = ratio_l, +inf when chosen is -1; the step is then all zeros).
     The squared norms are accumulated in float64 on CPU and CUDA.
     """
-    require_operators()
+    require_operators("deepfool_step")
     return torch.ops.rtool.deepfool_step(logit_diff, grad_diff, float(step_eps))
 
 

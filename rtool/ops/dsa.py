@@ -35,7 +35,7 @@ def dsa_knn(
     a backward pass through this op raises a RuntimeError saying so. Compute differentiable distances
     from the returned indices if you need gradients.
     """
-    require_operators()
+    require_operators("dsa_knn")
     return torch.ops.rtool.dsa_knn(queries, refs, class_offsets, k, self_index, chunk)
 
 
