@@ -34,7 +34,10 @@ def _surprise_options(command):
         click.option("--reference-labels", type=click.Choice(["true", "pred"]),
                      default=default_of(CornerSettings, "reference_labels"), show_default=True),
         click.option("--target-labels", type=click.Choice(["true", "pred"]),
-                     default=default_of(CornerSettings, "target_labels"), show_default=True),
+                     help=f"Label each image is scored under (default {default_of(CornerSettings, 'target_labels')}; "
+                          "--parity: pred)."),
+        click.option("--parity", is_flag=True,
+                     help="The authors' choices: images scored under the model's prediction, dropout left on."),
         click.option("--exclude-self", is_flag=True, help="Leave each target's own trace out of its references."),
     ]):
         command = decorator(command)
@@ -57,6 +60,12 @@ def _deepfool_config(mode, max_iter, overshoot, dropout_quirk=False) -> DeepFool
     return DeepFoolConfig(mode=mode, max_iter=max_iter, overshoot=overshoot, train_mode=dropout_quirk)
 
 
+def _settings(parity: bool, target_labels: str | None, **fields) -> CornerSettings:
+    if target_labels is not None:
+        fields["target_labels"] = target_labels
+    return CornerSettings.authors(**fields) if parity else CornerSettings(**fields)
+
+
 @click.group()
 def corner() -> None:
     """Corner cases (surprise adequacy) and the DeepFool robustness radius (Ouyang et al. 2021)."""
@@ -72,13 +81,12 @@ def corner() -> None:
 @_surprise_options
 @_deepfool_options
 @click.option("--epochs", type=click.IntRange(min=1), help="Training epochs (default: the dataset's recipe).")
-@click.option("--dropout-quirk", is_flag=True, help="The authors' models never left training mode: dropout stays on.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=default_of(CornerSettings, "batch_size"),
               show_default=True, help="DeepFool and trace batches.")
 @pass_options
 def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, corner_cases, per_model_k, variant, knn,
-                trace_layers, reference_labels, target_labels, exclude_self, deepfool_mode, max_iter, overshoot,
-                epochs, dropout_quirk, batch_size) -> None:
+                trace_layers, reference_labels, target_labels, parity, exclude_self, deepfool_mode, max_iter,
+                overshoot, epochs, batch_size) -> None:
     """Train M models, remove the corner cases they agree on, retrain, and compare the robustness radius."""
     from rtool.report.corner import format_comparison, write_corner_outputs
 
@@ -86,12 +94,12 @@ def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, corner_
     seed_everything(opts.seed)
     data = load_corner_data(dataset, data_dir, planted=planted, seed=opts.seed)
     default_k = int(data.planted.numel()) if data.planted is not None else 200
-    settings = CornerSettings(
-        models=models or (4 if dataset == "digits" else 50), corner_cases=corner_cases or default_k,
-        per_model_k=per_model_k, variant=variant, knn=knn, layers=tuple(trace_layers) or ("logits",),
-        reference_labels=reference_labels, target_labels=target_labels, exclude_self=exclude_self, epochs=epochs,
-        seed=opts.seed, deepfool=_deepfool_config(deepfool_mode, max_iter, overshoot), dropout_quirk=dropout_quirk,
-        batch_size=batch_size)
+    settings = _settings(parity, target_labels, models=models or (4 if dataset == "digits" else 50),
+                         corner_cases=corner_cases or default_k, per_model_k=per_model_k, variant=variant, knn=knn,
+                         layers=tuple(trace_layers) or ("logits",), reference_labels=reference_labels,
+                         exclude_self=exclude_self, epochs=epochs, seed=opts.seed,
+                         deepfool=_deepfool_config(deepfool_mode, max_iter, overshoot, dropout_quirk=parity),
+                         batch_size=batch_size)
     out_dir = opts.out or Path("rtool-out") / "corner"
     result = rtool.corner.run(data.train, data.test, settings, device=device, out_dir=out_dir, quiet=opts.quiet,
                               planted=data.planted)
@@ -118,7 +126,7 @@ def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, corner_
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True, help="Most surprising to print.")
 @pass_options
 def dsa_command(opts: GlobalOptions, dataset, data_dir, planted, model_name, weights, num_classes, layer, variant,
-                knn, trace_layers, reference_labels, target_labels, exclude_self, targets, epochs, top) -> None:
+                knn, trace_layers, reference_labels, target_labels, parity, exclude_self, targets, epochs, top) -> None:
     """Surprise of every image of a dataset under one model (CSV, most surprising first in the printout)."""
     from rtool.report.corner import write_surprise_csv
 
@@ -127,16 +135,16 @@ def dsa_command(opts: GlobalOptions, dataset, data_dir, planted, model_name, wei
     data = load_corner_data(dataset, data_dir, planted=planted, seed=opts.seed)
     model, name = load_corner_model(ModelRequest(model_name, weights, num_classes, None), data, seed=opts.seed,
                                     epochs=epochs, device=device, quiet=opts.quiet)
-    settings = CornerSettings(variant=variant, knn=knn, layers=tuple(trace_layers) or ("logits",),
-                              reference_labels=reference_labels, target_labels=target_labels,
-                              exclude_self=exclude_self)
+    settings = _settings(parity, target_labels, variant=variant, knn=knn, layers=tuple(trace_layers) or ("logits",),
+                         reference_labels=reference_labels, exclude_self=exclude_self)
     target_data = data.train if targets == "train" else data.test
     result = rtool.corner.dataset_surprise(model, data.train, None if targets == "train" else target_data, settings,
                                            device=device)
     out = opts.out or Path("rtool-out") / "corner-dsa"
     path = write_surprise_csv(result, target_data, out / "surprise.csv")
     order = result.scores.nan_to_num(nan=-float("inf")).argsort(descending=True, stable=True)
-    click.echo(f"{variant} of {len(target_data)} {targets} images of {dataset} under {name} "
+    click.echo(f"{variant} of {len(target_data)} {targets} images of {dataset} under {name}, scored under their "
+               f"{'predicted' if settings.target_labels == 'pred' else 'own'} label "
                f"(references: {len(data.train)} training images by {reference_labels} label)")
     planted = set(data.planted.tolist()) if data.planted is not None and targets == "train" else set()
     for rank, i in enumerate(order[:top].tolist(), start=1):

@@ -46,13 +46,21 @@ class CornerSettings:
     knn: int = DEFAULT_K             # DSA3's neighbours
     layers: tuple[str, ...] = (LOGITS,)  # activation traces: the logits (the authors') or named layers
     reference_labels: str = "true"   # reference class blocks by ground truth (the authors')
-    target_labels: str = "pred"      # each training image scored under the model's prediction (the authors')
+    # Each training image is scored under its own label: a mislabelled or ambiguous image then sits far from
+    # its class and near another, so it surprises. The authors scored under the model's prediction ("pred",
+    # see `authors()`), under which a mislabelled image the model does not memorise looks ordinary.
+    target_labels: str = "true"
     exclude_self: bool = False       # the authors keep a target's own trace among its neighbours
     epochs: int | None = None        # None: the dataset's default recipe (rtool.models.corner_training)
     seed: int = 0                    # model m of either phase trains with seed + m
     deepfool: DeepFoolConfig = field(default_factory=DeepFoolConfig)
     dropout_quirk: bool = False      # the authors' models never left training mode: dropout on in traces too
     batch_size: int = 256            # DeepFool / trace batches
+
+    @classmethod
+    def authors(cls, **overrides) -> "CornerSettings":
+        """The reference code's choices (spec §A.5, §B.1): targets under the model's prediction, dropout left on."""
+        return cls(**{"target_labels": "pred", "dropout_quirk": True, **overrides})
 
     def __post_init__(self) -> None:
         for name in ("models", "corner_cases", "knn", "batch_size"):
