@@ -47,7 +47,7 @@ def load_corner_model(request: ModelRequest, data: CornerData, *, seed: int = 0,
                                      device=device, progress=not quiet)
         name = "corner_convnet (trained here)"
     else:
-        model = build_model(request.name, request.weights, request.num_classes or data.train.num_classes)
+        model = build_model(request.name, request.weights, request.num_classes)
         name = request.name
     outputs = num_classes_of(model)
     if outputs != data.train.num_classes:
