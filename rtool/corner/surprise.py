@@ -128,6 +128,7 @@ class ReferenceSet:
     _dist_b: torch.Tensor = field(repr=False, default=None)
     _index_b: torch.Tensor = field(repr=False, default=None)
     _means: torch.Tensor | None = field(repr=False, default=None)
+    _padded64: np.ndarray | None = field(repr=False, default=None)
     _kdes: dict = field(repr=False, default_factory=dict)
     _gaussians: tuple | None = field(repr=False, default=None)
 
@@ -152,16 +153,18 @@ class ReferenceSet:
             num_classes = top
         elif num_classes < top:
             raise UsageError(f"reference label {top - 1} is out of range for num_classes={num_classes}")
-        order = torch.sort(labels, stable=True).indices
-        position = torch.empty_like(order)
-        position[order] = torch.arange(order.numel())
-        counts = torch.bincount(labels, minlength=num_classes)
+        # numpy for the one-off reordering: single-threaded, no thread wake-ups on a busy machine.
+        order_np = np.argsort(labels.numpy(), kind="stable")
+        position_np = np.empty_like(order_np)
+        position_np[order_np] = np.arange(order_np.size)
+        counts = np.bincount(labels.numpy(), minlength=num_classes)
         offsets = torch.zeros(num_classes + 1, dtype=torch.long)
-        offsets[1:] = counts.cumsum(0)
-        sorted_values = values.detach().to("cpu")[order].contiguous()
+        offsets[1:] = torch.from_numpy(np.cumsum(counts))
+        sorted_values = torch.from_numpy(np.ascontiguousarray(values.detach().cpu().numpy()[order_np]))
+        order = torch.from_numpy(order_np.astype(np.int64))
         n = values.shape[0]
-        return cls(sorted_values, labels[order], order, position, offsets, int(num_classes),
-                   torch.full((n,), float("nan"), dtype=torch.float64), torch.full((n,), -1, dtype=torch.long))
+        return cls(sorted_values, labels[order], order, torch.from_numpy(position_np.astype(np.int64)), offsets,
+                   int(num_classes), torch.from_numpy(np.full(n, np.nan)), torch.from_numpy(np.full(n, -1, np.int64)))
 
     @classmethod
     def from_traces(cls, traces: Traces, labels: str = "true", num_classes: int | None = None) -> ReferenceSet:
@@ -183,9 +186,39 @@ class ReferenceSet:
         """dsa_knn on the sorted rows: ([Q, C, k] distances, [Q, C, k] sorted rows, -1 past a class end)."""
         return dsa_knn(queries, self.values, self.offsets, k, self_rows)
 
+    def nearest_in_class(self, queries: torch.Tensor, labels: torch.Tensor, self_rows: torch.Tensor | None = None):
+        """Nearest reference of each query within its own class block only: ([Q] distances, [Q] sorted rows).
+
+        One dsa_knn call per class present, on that class's rows alone (a tenth of the work of searching
+        every class when only the own class is needed). Rows are -1 (distance inf) for an empty class.
+        """
+        distances = torch.full((queries.shape[0],), float("inf"), dtype=torch.float64)
+        rows = torch.full((queries.shape[0],), -1, dtype=torch.long)
+        for c in torch.unique(labels).tolist():
+            lo, hi = int(self.offsets[c]), int(self.offsets[c + 1])
+            chosen = torch.nonzero(labels == c)[:, 0]
+            if hi == lo:
+                continue
+            skip = None
+            if self_rows is not None:
+                own = self_rows[chosen]
+                skip = torch.where((own >= lo) & (own < hi), own - lo, -1)
+            d, r = dsa_knn(queries[chosen], self.values[lo:hi], torch.tensor([0, hi - lo]), 1, skip)
+            distances[chosen] = d[:, 0, 0]
+            rows[chosen] = torch.where(r[:, 0, 0] >= 0, r[:, 0, 0] + lo, -1)
+        return distances, rows
+
     def to_original(self, rows: torch.Tensor) -> torch.Tensor:
         """Sorted rows -> the caller's indices, -1 kept."""
         return torch.where(rows >= 0, self.order[rows.clamp(min=0)], -1)
+
+    def padded_float64(self) -> np.ndarray:
+        """[N + 1, D] float64 numpy copy of the sorted values with a zero row last (row -1 reads zeros), cached."""
+        if self._padded64 is None:
+            padded = np.zeros((self.values.shape[0] + 1, self.values.shape[1]))
+            padded[:-1] = self.values.numpy()
+            self._padded64 = padded
+        return self._padded64
 
     def class_means(self) -> torch.Tensor:
         """[C, D] float64 mean trace of each class (NaN rows for empty classes), cached."""
@@ -351,15 +384,16 @@ def _dsa01(reference, queries, labels, rows, variant, block):
     near_b = torch.empty(count, dtype=torch.long)
     for part in _blocks(count, block):
         skip = None if rows is None else rows[part]
-        distances, found = reference.knn(queries[part], 1, skip)
-        distances, found = distances[..., 0], found[..., 0]
         own = labels[part]
-        dist_a[part] = distances.gather(1, own[:, None])[:, 0]
-        row_a = found.gather(1, own[:, None])[:, 0]
-        near_a[part] = reference.to_original(row_a)
         if variant == "dsa1":
+            distances, found = reference.knn(queries[part], 1, skip)
+            distances, found = distances[..., 0], found[..., 0]
+            dist_a[part] = distances.gather(1, own[:, None])[:, 0]
+            near_a[part] = reference.to_original(found.gather(1, own[:, None])[:, 0])
             dist_b[part], near_b[part] = _min_over_other_classes(distances, reference.to_original(found), own)
             continue
+        dist_a[part], row_a = reference.nearest_in_class(queries[part], own, skip)
+        near_a[part] = reference.to_original(row_a)
         # dsa0: distance from x_a to the nearest point outside the target's class, cached per x_a.
         has_a = row_a >= 0
         d_b = torch.full((row_a.shape[0],), float("nan"), dtype=torch.float64)
@@ -401,17 +435,19 @@ def _dsa3(reference, queries, labels, k, rows, block):
     count, dim = queries.shape
     num_classes = reference.num_classes
     class_distances = torch.empty(count, num_classes, dtype=torch.float64)
-    values64 = reference.values.double()
+    padded = reference.padded_float64()
     size = min(block, max(1, _GATHER_BUDGET // max(1, num_classes * k * dim)))
     for part in _blocks(count, size):
         skip = None if rows is None else rows[part]
-        _, found = reference.knn(queries[part], k, skip)  # [B, C, k] sorted rows
-        valid = found >= 0
-        neighbours = values64[found.clamp(min=0)] * valid[..., None]
-        taken = valid.sum(-1, keepdim=True)
-        local_mean = neighbours.sum(2) / taken  # [B, C, D]; 0/0 for an empty class
-        d = ((queries[part].double()[:, None, :] - local_mean) ** 2).sum(-1).sqrt()
-        class_distances[part] = torch.where(taken[..., 0] > 0, d, torch.inf)
+        _, found = reference.knn(queries[part], k, skip)  # [B, C, k] sorted rows, -1 past a class end
+        found = found.numpy()
+        taken = (found >= 0).sum(-1)
+        # Row -1 reads the zero row at the end of `padded`, so the sum covers the found neighbours only.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            local_mean = padded[found].sum(2) / taken[..., None]  # [B, C, D]; 0/0 for an empty class
+        diff = queries[part].double().numpy()[:, None, :] - local_mean
+        d = np.sqrt((diff * diff).sum(-1))
+        class_distances[part] = torch.from_numpy(np.where(taken > 0, d, np.inf))
     result = _ratio_result("dsa3", k, class_distances, labels)
     own_empty = class_distances.gather(1, labels[:, None])[:, 0] == torch.inf
     return _with_nan_where(result, own_empty)

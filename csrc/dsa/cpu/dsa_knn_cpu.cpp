@@ -264,14 +264,30 @@ void run_kernel(KnnProblem& p) {
   const int64_t num_classes = p.offsets.numel() - 1;
   if (num_queries == 0 || num_classes == 0) return;
   // Distances do not change under a shift: centring on the reference mean keeps the norms, and with them
-  // the GEMM form's rounding error, small.
-  const at::Tensor mean = (num_refs > 0 ? p.refs.mean(0, false, at::kDouble)
-                                        : at::zeros({dim}, p.refs.options().dtype(at::kDouble)))
-                              .to(p.refs.scalar_type());
+  // the GEMM form's rounding error, small. Plain loops (one pass each, no ATen parallel regions before the
+  // one below: on a busy machine every region costs a thread wake-up).
   const bool fused = dim <= kFusedMaxDim;
-  at::Tensor centred = p.refs - mean;
-  const at::Tensor rsq = centred.square().sum(1, false, at::kDouble).to(p.refs.scalar_type()).contiguous();
-  centred = fused ? centred.t().contiguous() : centred.contiguous();
+  const scalar_t* refs = p.refs.const_data_ptr<scalar_t>();
+  std::vector<double> mean64(dim, 0.0);
+  for (int64_t r = 0; r < num_refs; ++r)
+    for (int64_t d = 0; d < dim; ++d) mean64[d] += static_cast<double>(refs[r * dim + d]);
+  at::Tensor mean = at::empty({dim}, p.refs.options());
+  scalar_t* mean_data = mean.mutable_data_ptr<scalar_t>();
+  for (int64_t d = 0; d < dim; ++d) mean_data[d] = static_cast<scalar_t>(num_refs > 0 ? mean64[d] / num_refs : 0.0);
+  // fused: transposed [D, N]; BLAS: [N, D].
+  at::Tensor centred = fused ? at::empty({dim, num_refs}, p.refs.options()) : at::empty({num_refs, dim}, p.refs.options());
+  at::Tensor rsq = at::empty({num_refs}, p.refs.options());
+  scalar_t* c_data = centred.mutable_data_ptr<scalar_t>();
+  scalar_t* rsq_data = rsq.mutable_data_ptr<scalar_t>();
+  for (int64_t r = 0; r < num_refs; ++r) {
+    double norm = 0.0;
+    for (int64_t d = 0; d < dim; ++d) {
+      const scalar_t v = refs[r * dim + d] - mean_data[d];
+      norm += static_cast<double>(v) * static_cast<double>(v);
+      c_data[fused ? d * num_refs + r : r * dim + d] = v;
+    }
+    rsq_data[r] = static_cast<scalar_t>(norm);
+  }
   const double unit = std::numeric_limits<scalar_t>::epsilon() / 2;
   const Kernel<scalar_t> kernel{p,
                                 dim,
