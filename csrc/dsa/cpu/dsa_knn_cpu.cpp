@@ -42,6 +42,7 @@ template <typename T>
 struct RowState {
   std::vector<double> upper_heap;                      // max-heap of the k smallest upper bounds seen
   std::vector<std::pair<double, int64_t>> candidates;  // (lower bound, row)
+  std::vector<T> scratch;
 
   void reset() {
     upper_heap.clear();
@@ -74,6 +75,10 @@ struct RowState {
   // beat the threshold is skipped whole.
   void offer(const T* val, const T* group_min, const Groups& groups, int64_t n, int64_t first, double qsq,
              double bound, int64_t k, int64_t skip_row) {
+    if (upper_heap.empty() && n > k) {
+      start(val, n, first, qsq, bound, k, skip_row);
+      return;
+    }
     T cut = cut_for(threshold(k), qsq, bound);
     for (int64_t g = 0; g < groups.count; ++g) {
       if (!(group_min[g] <= cut)) continue;
@@ -88,6 +93,23 @@ struct RowState {
         const double updated = threshold(k);
         if (updated != limit) cut = cut_for(updated, qsq, bound);
       }
+    }
+  }
+  // The first block of a class in one pass: the k smallest values (nth_element) give the threshold at
+  // once, instead of the many heap updates a scan in row order makes while it falls.
+  void start(const T* val, int64_t n, int64_t first, double qsq, double bound, int64_t k, int64_t skip_row) {
+    scratch.clear();
+    for (int64_t j = 0; j < n; ++j) {
+      if (first + j != skip_row) scratch.push_back(val[j]);
+    }
+    const int64_t count = std::min<int64_t>(k, static_cast<int64_t>(scratch.size()));
+    if (count > 0) std::nth_element(scratch.begin(), scratch.begin() + (count - 1), scratch.end());
+    for (int64_t t = 0; t < count; ++t) upper_heap.push_back(qsq + static_cast<double>(scratch[t]) + bound);
+    std::make_heap(upper_heap.begin(), upper_heap.end());
+    const double limit = threshold(k);
+    for (int64_t j = 0; j < n; ++j) {
+      const double lower = qsq + static_cast<double>(val[j]) - bound;
+      if (lower <= limit && first + j != skip_row) candidates.emplace_back(lower, first + j);
     }
   }
   // val[j] <= limit - qsq + bound is necessary for row j to be a candidate; that limit rounded up.
