@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -327,15 +328,21 @@ void run_kernel(KnnProblem& p) {
                                 centred.const_data_ptr<scalar_t>(),
                                 fused,
                                 2.0 * static_cast<double>(dim + 16) * unit};
-  // Enough blocks to keep every thread busy, each large enough for an efficient GEMM.
+  // Blocks are handed out one at a time from a shared counter, so a thread that the OS deschedules (a busy
+  // machine) does not hold back the others. Narrow traces use small blocks; wide ones blocks large enough
+  // for an efficient GEMM.
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t block = std::clamp<int64_t>((num_queries + 4 * threads - 1) / (4 * threads), kMinQueryBlock,
-                                            kMaxQueryBlock);
+  const int64_t wanted = fused ? kMinQueryBlock * 2 : kMaxQueryBlock / 2;
+  const int64_t block = std::clamp<int64_t>(std::min(wanted, (num_queries + 4 * threads - 1) / (4 * threads)),
+                                            kMinQueryBlock, kMaxQueryBlock);
   const int64_t num_blocks = (num_queries + block - 1) / block;
-  at::parallel_for(0, num_blocks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t q0 = b * block;
-      kernel.run_block(q0, std::min(block, num_queries - q0));
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min(threads, num_blocks), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t worker = begin; worker < end; ++worker) {
+      for (int64_t b = next.fetch_add(1); b < num_blocks; b = next.fetch_add(1)) {
+        const int64_t q0 = b * block;
+        kernel.run_block(q0, std::min(block, num_queries - q0));
+      }
     }
   });
 }
