@@ -103,11 +103,12 @@ def test_nearest_is_k_one(rng):
 
 
 def test_chunk_size_does_not_change_the_result(rng):
-    refs = torch.randint(0, 3, (97, 4), generator=rng).double()
-    queries = torch.randint(0, 3, (11, 4), generator=rng).double()
+    # 40 features: the BLAS path, where chunk sets the block width (narrow traces use fixed tiles).
+    refs = torch.randint(0, 3, (97, 40), generator=rng).double()
+    queries = torch.randint(0, 3, (11, 40), generator=rng).double()
     offsets = _offsets([40, 57], "cpu")
     expected = dsa_knn(queries, refs, offsets, 9, None, 2048)
-    for chunk in (1, 5, 40, 96):
+    for chunk in (1, 5, 40, 96):  # noqa: B007
         got = dsa_knn(queries, refs, offsets, 9, None, chunk)
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
 
