@@ -16,6 +16,7 @@ from rtool.corner.surprise import (
     dsa,
     lsa,
     mdsa,
+    surprise_coverage,
     surprise_scores,
 )
 from rtool.corner.traces import LOGITS, Traces, activation_traces
@@ -24,7 +25,7 @@ __all__ = [
     # surprise adequacy (traces.py, surprise.py)
     "DEFAULT_K", "DSA_VARIANTS", "LABEL_SOURCES", "LOGITS", "LSA_VARIANCE_THRESHOLD", "PRESETS", "VARIANTS",
     "DSAResult", "LSAResult", "MDSAResult", "ReferenceSet", "Traces", "activation_traces", "dsa", "lsa", "mdsa",
-    "surprise_scores",
+    "surprise_coverage", "surprise_scores",
     # corner-case selection (selection.py)
     "DEFAULT_CORNER_K", "TIE_BREAK", "CornerCases", "select_corner_cases", "top_k_per_model",
 ]

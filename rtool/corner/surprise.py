@@ -499,6 +499,26 @@ def mdsa(reference: ReferenceSet, queries: torch.Tensor, labels: torch.Tensor) -
     return MDSAResult(torch.from_numpy(scores), labels, unfit)
 
 
+def surprise_coverage(scores, upper: float = 2000.0, buckets: int = 1000, lower: float | None = None) -> float:
+    """SADL's surprise coverage (spec §A.3): the fraction of `buckets` hit by `scores`.
+
+    The bucket edges are `buckets` evenly spaced values from `lower` (default: the smallest score) to
+    `upper` (SADL: 2000 for LSA and DSA); a score's bucket is its np.digitize index, so, as in SADL, a score
+    above `upper` counts in one overflow bucket. NaN scores are ignored. SADL reports this times 100.
+    """
+    values = torch.as_tensor(scores).detach().cpu().double().numpy().ravel()
+    values = values[~np.isnan(values)]
+    if isinstance(buckets, bool) or int(buckets) != buckets or buckets < 1:
+        raise UsageError(f"buckets must be a positive integer, got {buckets}")
+    if values.size == 0:
+        return 0.0
+    low = float(values.min()) if lower is None else float(lower)
+    if not upper > low:
+        raise UsageError(f"upper must be above the lower edge {low}, got {upper}")
+    hit = np.unique(np.digitize(values, np.linspace(low, upper, int(buckets))))
+    return hit.size / int(buckets)
+
+
 def surprise_scores(
     reference_traces: Traces,
     target_traces: Traces,
@@ -542,5 +562,5 @@ def surprise_scores(
 
 __all__ = [
     "DEFAULT_K", "DSA_VARIANTS", "DSAResult", "LABEL_SOURCES", "LSAResult", "LSA_VARIANCE_THRESHOLD", "MDSAResult",
-    "PRESETS", "ReferenceSet", "VARIANTS", "dsa", "lsa", "mdsa", "surprise_scores",
+    "PRESETS", "ReferenceSet", "VARIANTS", "dsa", "lsa", "mdsa", "surprise_coverage", "surprise_scores",
 ]
