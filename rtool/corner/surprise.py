@@ -28,6 +28,7 @@ import scipy.stats
 import torch
 
 from rtool.corner.traces import Traces
+from rtool.engine import progress
 from rtool.errors import UsageError
 from rtool.ops import dsa_knn
 
@@ -335,9 +336,11 @@ def _prepare(reference: ReferenceSet, queries, labels, self_index):
     return queries, labels, rows
 
 
-def _blocks(count: int, size: int):
-    for start in range(0, count, max(1, size)):
-        yield slice(start, min(count, start + max(1, size)))
+def _blocks(count: int, size: int, quiet: bool = True, desc: str = ""):
+    size = max(1, size)
+    starts = range(0, count, size)
+    for start in progress(starts, total=len(starts), desc=desc, quiet=quiet, unit="block"):
+        yield slice(start, min(count, start + size))
 
 
 def _ratio_result(variant, k, class_distances, labels):
@@ -356,6 +359,7 @@ def dsa(
     k: int = DEFAULT_K,
     self_index: torch.Tensor | None = None,
     block: int = 4096,
+    quiet: bool = True,
 ) -> DSAResult:
     """Distance-based surprise of `queries` [Q, D] with class `labels` [Q] against `reference`.
 
@@ -363,26 +367,27 @@ def dsa(
     else UsageError; a class with fewer than k points uses all of them). self_index [Q] (optional): the
     reference index (caller's order) of each target's own trace, -1 for none; that trace is then left
     out of every neighbour search, of dsa0's dist_b and of dsa2's class mean, as if the target were not in
-    the reference set. Queries are cast to the reference dtype and scored `block` at a time.
+    the reference set. Queries are cast to the reference dtype and scored `block` at a time (a progress
+    bar over the blocks unless `quiet`).
     """
     if variant not in DSA_VARIANTS:
         raise UsageError(f"DSA variant must be one of {', '.join(DSA_VARIANTS)}, got {variant!r}")
     queries, labels, rows = _prepare(reference, queries, labels, self_index)
     if variant == "dsa3":
         k = _check_k(k, reference)
-        return _dsa3(reference, queries, labels, k, rows, block)
+        return _dsa3(reference, queries, labels, k, rows, block, quiet)
     if variant == "dsa2":
         return _dsa2(reference, queries, labels, rows)
-    return _dsa01(reference, queries, labels, rows, variant, block)
+    return _dsa01(reference, queries, labels, rows, variant, block, quiet)
 
 
-def _dsa01(reference, queries, labels, rows, variant, block):
+def _dsa01(reference, queries, labels, rows, variant, block, quiet):
     count = queries.shape[0]
     dist_a = torch.empty(count, dtype=torch.float64)
     dist_b = torch.empty(count, dtype=torch.float64)
     near_a = torch.empty(count, dtype=torch.long)
     near_b = torch.empty(count, dtype=torch.long)
-    for part in _blocks(count, block):
+    for part in _blocks(count, block, quiet, variant):
         skip = None if rows is None else rows[part]
         own = labels[part]
         if variant == "dsa1":
@@ -431,13 +436,13 @@ def _dsa2(reference, queries, labels, rows):
     return _with_nan_where(result, own_empty)
 
 
-def _dsa3(reference, queries, labels, k, rows, block):
+def _dsa3(reference, queries, labels, k, rows, block, quiet):
     count, dim = queries.shape
     num_classes = reference.num_classes
     class_distances = torch.empty(count, num_classes, dtype=torch.float64)
     padded = reference.padded_float64()
     size = min(block, max(1, _GATHER_BUDGET // max(1, num_classes * k * dim)))
-    for part in _blocks(count, size):
+    for part in _blocks(count, size, quiet, "dsa3"):
         skip = None if rows is None else rows[part]
         _, found = reference.knn(queries[part], k, skip)  # [B, C, k] sorted rows, -1 past a class end
         found = found.numpy()
@@ -531,6 +536,7 @@ def surprise_scores(
     num_classes: int | None = None,
     reference: ReferenceSet | None = None,
     lsa_threshold: float = LSA_VARIANCE_THRESHOLD,
+    quiet: bool = True,
 ) -> DSAResult | LSAResult | MDSAResult:
     """Surprise of `target_traces` against `reference_traces` with the label sources chosen by name.
 
@@ -557,7 +563,7 @@ def surprise_scores(
         return lsa(reference, target_traces.values, labels, lsa_threshold)
     if variant == "mdsa":
         return mdsa(reference, target_traces.values, labels)
-    return dsa(reference, target_traces.values, labels, variant, k, self_index)
+    return dsa(reference, target_traces.values, labels, variant, k, self_index, quiet=quiet)
 
 
 __all__ = [
