@@ -111,7 +111,7 @@ def _as_labels(labels, count: int, what: str) -> torch.Tensor:
     return labels.to("cpu", torch.long)
 
 
-@dataclass
+@dataclass(eq=False)
 class ReferenceSet:
     """Reference traces sorted into contiguous class blocks, with the per-reference caches of surprise.
 
