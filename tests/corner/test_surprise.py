@@ -332,7 +332,8 @@ def test_surprise_coverage_counts_buckets_like_sadl():
     scores = np.array([0.0, 0.05, 0.5, 0.51, 3.0, np.nan])
     edges = np.linspace(0.0, 1.0, 10)
     expected = np.unique(np.digitize(scores[:-1], edges)).size / 10
-    assert surprise_coverage(torch.from_numpy(scores), upper=1.0, buckets=10) == expected == 0.3  # buckets 1, 5 and the overflow
+    # buckets 1, 5 and the overflow bucket
+    assert surprise_coverage(torch.from_numpy(scores), upper=1.0, buckets=10) == expected == 0.3
     assert surprise_coverage(torch.tensor([]), upper=1.0) == 0.0
     with pytest.raises(UsageError, match="buckets must be a positive integer"):
         surprise_coverage(scores, buckets=0)

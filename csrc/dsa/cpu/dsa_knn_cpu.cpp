@@ -28,6 +28,9 @@ constexpr int64_t kFusedTile = 512;   // reference columns per fused tile: the t
 constexpr int64_t kPerGroup = 16;    // rows tested together against the running threshold
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// The hot loops are compiled twice, for x86-64-v3 (AVX2, FMA) and the baseline; the loader picks one.
+#define RTOOL_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+
 // How the rows of one distance block are grouped for the threshold test.
 struct Groups {
   int64_t count, per_group;
@@ -120,8 +123,7 @@ struct RowState {
   }
 };
 
-// val[j] = rsq[j] - 2 * sum_d q[d] * rt[d * stride + j], j < n (rt: a transposed tile). The hot loops are
-// cloned for x86-64-v3 (AVX2, FMA) beside the baseline build.
+// val[j] = rsq[j] - 2 * sum_d q[d] * rt[d * stride + j], j < n (rt: a transposed tile), then the group minima.
 // group_min[g] = min over t of val[t * G + g] (G = groups.count); val is padded with +inf to G * per_group.
 template <typename T>
 __attribute__((always_inline)) inline void group_mins_impl(T* val, int64_t n, const Groups& groups, T* group_min) {
@@ -159,16 +161,12 @@ __attribute__((always_inline)) inline void fused_partial_impl(const T* q, const 
   }
   group_mins_impl(val, n, Groups::of(n), group_min);
 }
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void fused_partial(const float* q, const float* rt,
-                                                                                const float* rsq, int64_t dim,
-                                                                                int64_t stride, int64_t n, float* val,
-                                                                                float* group_min) {
+RTOOL_SIMD_CLONES void fused_partial(const float* q, const float* rt, const float* rsq, int64_t dim, int64_t stride,
+                                     int64_t n, float* val, float* group_min) {
   fused_partial_impl(q, rt, rsq, dim, stride, n, val, group_min);
 }
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void fused_partial(const double* q, const double* rt,
-                                                                                const double* rsq, int64_t dim,
-                                                                                int64_t stride, int64_t n,
-                                                                                double* val, double* group_min) {
+RTOOL_SIMD_CLONES void fused_partial(const double* q, const double* rt, const double* rsq, int64_t dim,
+                                     int64_t stride, int64_t n, double* val, double* group_min) {
   fused_partial_impl(q, rt, rsq, dim, stride, n, val, group_min);
 }
 
@@ -180,12 +178,10 @@ __attribute__((always_inline)) inline void gemm_partial_impl(const T* dot, const
   for (int64_t j = 0; j < n; ++j) val[j] = rsq[j] - 2 * dot[j];
   group_mins_impl(val, n, Groups::of(n), group_min);
 }
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void gemm_partial(const float* dot, const float* rsq, int64_t n,
-                                                                     float* val, float* group_min) {
+RTOOL_SIMD_CLONES void gemm_partial(const float* dot, const float* rsq, int64_t n, float* val, float* group_min) {
   gemm_partial_impl(dot, rsq, n, val, group_min);
 }
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void gemm_partial(const double* dot, const double* rsq,
-                                                                     int64_t n, double* val, double* group_min) {
+RTOOL_SIMD_CLONES void gemm_partial(const double* dot, const double* rsq, int64_t n, double* val, double* group_min) {
   gemm_partial_impl(dot, rsq, n, val, group_min);
 }
 
@@ -298,7 +294,8 @@ void run_kernel(KnnProblem& p) {
   scalar_t* mean_data = mean.mutable_data_ptr<scalar_t>();
   for (int64_t d = 0; d < dim; ++d) mean_data[d] = static_cast<scalar_t>(num_refs > 0 ? mean64[d] / num_refs : 0.0);
   // fused: transposed [D, N]; BLAS: [N, D].
-  at::Tensor centred = fused ? at::empty({dim, num_refs}, p.refs.options()) : at::empty({num_refs, dim}, p.refs.options());
+  at::Tensor centred =
+      fused ? at::empty({dim, num_refs}, p.refs.options()) : at::empty({num_refs, dim}, p.refs.options());
   at::Tensor rsq = at::empty({num_refs}, p.refs.options());
   scalar_t* c_data = centred.mutable_data_ptr<scalar_t>();
   scalar_t* rsq_data = rsq.mutable_data_ptr<scalar_t>();
