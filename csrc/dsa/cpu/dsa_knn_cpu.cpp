@@ -123,7 +123,6 @@ struct RowState {
   }
 };
 
-// val[j] = rsq[j] - 2 * sum_d q[d] * rt[d * stride + j], j < n (rt: a transposed tile), then the group minima.
 // group_min[g] = min over t of val[t * G + g] (G = groups.count); val is padded with +inf to G * per_group.
 template <typename T>
 __attribute__((always_inline)) inline void group_mins_impl(T* val, int64_t n, const Groups& groups, T* group_min) {
@@ -137,6 +136,7 @@ __attribute__((always_inline)) inline void group_mins_impl(T* val, int64_t n, co
   }
 }
 
+// val[j] = rsq[j] - 2 * sum_d q[d] * rt[d * stride + j], j < n (rt: a transposed tile), then the group minima.
 template <typename T>
 __attribute__((always_inline)) inline void fused_partial_impl(const T* q, const T* rt, const T* rsq, int64_t dim,
                                                               int64_t stride, int64_t n, T* val, T* group_min) {
