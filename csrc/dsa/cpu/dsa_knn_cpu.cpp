@@ -326,10 +326,10 @@ void run_kernel(KnnProblem& p) {
                                 fused,
                                 2.0 * static_cast<double>(dim + 16) * unit};
   // Blocks are handed out one at a time from a shared counter, so a thread that the OS deschedules (a busy
-  // machine) does not hold back the others. Narrow traces use small blocks; wide ones blocks large enough
-  // for an efficient GEMM.
+  // machine) does not hold back the others; blocks stay large enough for an efficient GEMM and for each
+  // reference tile to serve many queries while it is in cache.
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t wanted = fused ? kMinQueryBlock * 2 : kMaxQueryBlock / 2;
+  const int64_t wanted = kMaxQueryBlock / 2;
   const int64_t block = std::clamp<int64_t>(std::min(wanted, (num_queries + 4 * threads - 1) / (4 * threads)),
                                             kMinQueryBlock, kMaxQueryBlock);
   const int64_t num_blocks = (num_queries + block - 1) / block;
