@@ -34,6 +34,7 @@ from rtool.corner.surprise import (
     dsa,
     lsa,
     mdsa,
+    surprise_coverage,
     surprise_scores,
 )
 from rtool.corner.traces import LOGITS, Traces, activation_traces
@@ -45,7 +46,7 @@ __all__ = [
     # surprise adequacy (traces.py, surprise.py)
     "DEFAULT_K", "DSA_VARIANTS", "LABEL_SOURCES", "LOGITS", "LSA_VARIANCE_THRESHOLD", "PRESETS", "VARIANTS",
     "DSAResult", "LSAResult", "MDSAResult", "ReferenceSet", "Traces", "activation_traces", "dsa", "lsa", "mdsa",
-    "surprise_scores",
+    "surprise_coverage", "surprise_scores",
     # DeepFool robustness radius (deepfool.py)
     "DEEPFOOL_MODES", "DeepFoolConfig", "DeepFoolResult", "RadiusSummary", "deepfool_batch", "robustness_radius",
     "summarize_radii",

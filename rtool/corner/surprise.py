@@ -28,6 +28,7 @@ import scipy.stats
 import torch
 
 from rtool.corner.traces import Traces
+from rtool.engine import progress
 from rtool.errors import UsageError
 from rtool.ops import dsa_knn
 
@@ -110,7 +111,7 @@ def _as_labels(labels, count: int, what: str) -> torch.Tensor:
     return labels.to("cpu", torch.long)
 
 
-@dataclass
+@dataclass(eq=False)
 class ReferenceSet:
     """Reference traces sorted into contiguous class blocks, with the per-reference caches of surprise.
 
@@ -128,6 +129,7 @@ class ReferenceSet:
     _dist_b: torch.Tensor = field(repr=False, default=None)
     _index_b: torch.Tensor = field(repr=False, default=None)
     _means: torch.Tensor | None = field(repr=False, default=None)
+    _padded64: np.ndarray | None = field(repr=False, default=None)
     _kdes: dict = field(repr=False, default_factory=dict)
     _gaussians: tuple | None = field(repr=False, default=None)
 
@@ -152,16 +154,18 @@ class ReferenceSet:
             num_classes = top
         elif num_classes < top:
             raise UsageError(f"reference label {top - 1} is out of range for num_classes={num_classes}")
-        order = torch.sort(labels, stable=True).indices
-        position = torch.empty_like(order)
-        position[order] = torch.arange(order.numel())
-        counts = torch.bincount(labels, minlength=num_classes)
+        # numpy for the one-off reordering: single-threaded, no thread wake-ups on a busy machine.
+        order_np = np.argsort(labels.numpy(), kind="stable")
+        position_np = np.empty_like(order_np)
+        position_np[order_np] = np.arange(order_np.size)
+        counts = np.bincount(labels.numpy(), minlength=num_classes)
         offsets = torch.zeros(num_classes + 1, dtype=torch.long)
-        offsets[1:] = counts.cumsum(0)
-        sorted_values = values.detach().to("cpu")[order].contiguous()
+        offsets[1:] = torch.from_numpy(np.cumsum(counts))
+        sorted_values = torch.from_numpy(np.ascontiguousarray(values.detach().cpu().numpy()[order_np]))
+        order = torch.from_numpy(order_np.astype(np.int64))
         n = values.shape[0]
-        return cls(sorted_values, labels[order], order, position, offsets, int(num_classes),
-                   torch.full((n,), float("nan"), dtype=torch.float64), torch.full((n,), -1, dtype=torch.long))
+        return cls(sorted_values, labels[order], order, torch.from_numpy(position_np.astype(np.int64)), offsets,
+                   int(num_classes), torch.from_numpy(np.full(n, np.nan)), torch.from_numpy(np.full(n, -1, np.int64)))
 
     @classmethod
     def from_traces(cls, traces: Traces, labels: str = "true", num_classes: int | None = None) -> ReferenceSet:
@@ -183,9 +187,39 @@ class ReferenceSet:
         """dsa_knn on the sorted rows: ([Q, C, k] distances, [Q, C, k] sorted rows, -1 past a class end)."""
         return dsa_knn(queries, self.values, self.offsets, k, self_rows)
 
+    def nearest_in_class(self, queries: torch.Tensor, labels: torch.Tensor, self_rows: torch.Tensor | None = None):
+        """Nearest reference of each query within its own class block only: ([Q] distances, [Q] sorted rows).
+
+        One dsa_knn call per class present, on that class's rows alone (a tenth of the work of searching
+        every class when only the own class is needed). Rows are -1 (distance inf) for an empty class.
+        """
+        distances = torch.full((queries.shape[0],), float("inf"), dtype=torch.float64)
+        rows = torch.full((queries.shape[0],), -1, dtype=torch.long)
+        for c in torch.unique(labels).tolist():
+            lo, hi = int(self.offsets[c]), int(self.offsets[c + 1])
+            chosen = torch.nonzero(labels == c)[:, 0]
+            if hi == lo:
+                continue
+            skip = None
+            if self_rows is not None:
+                own = self_rows[chosen]
+                skip = torch.where((own >= lo) & (own < hi), own - lo, -1)
+            d, r = dsa_knn(queries[chosen], self.values[lo:hi], torch.tensor([0, hi - lo]), 1, skip)
+            distances[chosen] = d[:, 0, 0]
+            rows[chosen] = torch.where(r[:, 0, 0] >= 0, r[:, 0, 0] + lo, -1)
+        return distances, rows
+
     def to_original(self, rows: torch.Tensor) -> torch.Tensor:
         """Sorted rows -> the caller's indices, -1 kept."""
         return torch.where(rows >= 0, self.order[rows.clamp(min=0)], -1)
+
+    def padded_float64(self) -> np.ndarray:
+        """[N + 1, D] float64 numpy copy of the sorted values with a zero row last (row -1 reads zeros), cached."""
+        if self._padded64 is None:
+            padded = np.zeros((self.values.shape[0] + 1, self.values.shape[1]))
+            padded[:-1] = self.values.numpy()
+            self._padded64 = padded
+        return self._padded64
 
     def class_means(self) -> torch.Tensor:
         """[C, D] float64 mean trace of each class (NaN rows for empty classes), cached."""
@@ -302,9 +336,11 @@ def _prepare(reference: ReferenceSet, queries, labels, self_index):
     return queries, labels, rows
 
 
-def _blocks(count: int, size: int):
-    for start in range(0, count, max(1, size)):
-        yield slice(start, min(count, start + max(1, size)))
+def _blocks(count: int, size: int, quiet: bool = True, desc: str = ""):
+    size = max(1, size)
+    starts = range(0, count, size)
+    for start in progress(starts, total=len(starts), desc=desc, quiet=quiet, unit="block"):
+        yield slice(start, min(count, start + size))
 
 
 def _ratio_result(variant, k, class_distances, labels):
@@ -323,6 +359,7 @@ def dsa(
     k: int = DEFAULT_K,
     self_index: torch.Tensor | None = None,
     block: int = 4096,
+    quiet: bool = True,
 ) -> DSAResult:
     """Distance-based surprise of `queries` [Q, D] with class `labels` [Q] against `reference`.
 
@@ -330,36 +367,38 @@ def dsa(
     else UsageError; a class with fewer than k points uses all of them). self_index [Q] (optional): the
     reference index (caller's order) of each target's own trace, -1 for none; that trace is then left
     out of every neighbour search, of dsa0's dist_b and of dsa2's class mean, as if the target were not in
-    the reference set. Queries are cast to the reference dtype and scored `block` at a time.
+    the reference set. Queries are cast to the reference dtype and scored `block` at a time (a progress
+    bar over the blocks unless `quiet`).
     """
     if variant not in DSA_VARIANTS:
         raise UsageError(f"DSA variant must be one of {', '.join(DSA_VARIANTS)}, got {variant!r}")
     queries, labels, rows = _prepare(reference, queries, labels, self_index)
     if variant == "dsa3":
         k = _check_k(k, reference)
-        return _dsa3(reference, queries, labels, k, rows, block)
+        return _dsa3(reference, queries, labels, k, rows, block, quiet)
     if variant == "dsa2":
         return _dsa2(reference, queries, labels, rows)
-    return _dsa01(reference, queries, labels, rows, variant, block)
+    return _dsa01(reference, queries, labels, rows, variant, block, quiet)
 
 
-def _dsa01(reference, queries, labels, rows, variant, block):
+def _dsa01(reference, queries, labels, rows, variant, block, quiet):
     count = queries.shape[0]
     dist_a = torch.empty(count, dtype=torch.float64)
     dist_b = torch.empty(count, dtype=torch.float64)
     near_a = torch.empty(count, dtype=torch.long)
     near_b = torch.empty(count, dtype=torch.long)
-    for part in _blocks(count, block):
+    for part in _blocks(count, block, quiet, variant):
         skip = None if rows is None else rows[part]
-        distances, found = reference.knn(queries[part], 1, skip)
-        distances, found = distances[..., 0], found[..., 0]
         own = labels[part]
-        dist_a[part] = distances.gather(1, own[:, None])[:, 0]
-        row_a = found.gather(1, own[:, None])[:, 0]
-        near_a[part] = reference.to_original(row_a)
         if variant == "dsa1":
+            distances, found = reference.knn(queries[part], 1, skip)
+            distances, found = distances[..., 0], found[..., 0]
+            dist_a[part] = distances.gather(1, own[:, None])[:, 0]
+            near_a[part] = reference.to_original(found.gather(1, own[:, None])[:, 0])
             dist_b[part], near_b[part] = _min_over_other_classes(distances, reference.to_original(found), own)
             continue
+        dist_a[part], row_a = reference.nearest_in_class(queries[part], own, skip)
+        near_a[part] = reference.to_original(row_a)
         # dsa0: distance from x_a to the nearest point outside the target's class, cached per x_a.
         has_a = row_a >= 0
         d_b = torch.full((row_a.shape[0],), float("nan"), dtype=torch.float64)
@@ -397,21 +436,23 @@ def _dsa2(reference, queries, labels, rows):
     return _with_nan_where(result, own_empty)
 
 
-def _dsa3(reference, queries, labels, k, rows, block):
+def _dsa3(reference, queries, labels, k, rows, block, quiet):
     count, dim = queries.shape
     num_classes = reference.num_classes
     class_distances = torch.empty(count, num_classes, dtype=torch.float64)
-    values64 = reference.values.double()
+    padded = reference.padded_float64()
     size = min(block, max(1, _GATHER_BUDGET // max(1, num_classes * k * dim)))
-    for part in _blocks(count, size):
+    for part in _blocks(count, size, quiet, "dsa3"):
         skip = None if rows is None else rows[part]
-        _, found = reference.knn(queries[part], k, skip)  # [B, C, k] sorted rows
-        valid = found >= 0
-        neighbours = values64[found.clamp(min=0)] * valid[..., None]
-        taken = valid.sum(-1, keepdim=True)
-        local_mean = neighbours.sum(2) / taken  # [B, C, D]; 0/0 for an empty class
-        d = ((queries[part].double()[:, None, :] - local_mean) ** 2).sum(-1).sqrt()
-        class_distances[part] = torch.where(taken[..., 0] > 0, d, torch.inf)
+        _, found = reference.knn(queries[part], k, skip)  # [B, C, k] sorted rows, -1 past a class end
+        found = found.numpy()
+        taken = (found >= 0).sum(-1)
+        # Row -1 reads the zero row at the end of `padded`, so the sum covers the found neighbours only.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            local_mean = padded[found].sum(2) / taken[..., None]  # [B, C, D]; 0/0 for an empty class
+        diff = queries[part].double().numpy()[:, None, :] - local_mean
+        d = np.sqrt((diff * diff).sum(-1))
+        class_distances[part] = torch.from_numpy(np.where(taken > 0, d, np.inf))
     result = _ratio_result("dsa3", k, class_distances, labels)
     own_empty = class_distances.gather(1, labels[:, None])[:, 0] == torch.inf
     return _with_nan_where(result, own_empty)
@@ -463,6 +504,26 @@ def mdsa(reference: ReferenceSet, queries: torch.Tensor, labels: torch.Tensor) -
     return MDSAResult(torch.from_numpy(scores), labels, unfit)
 
 
+def surprise_coverage(scores, upper: float = 2000.0, buckets: int = 1000, lower: float | None = None) -> float:
+    """SADL's surprise coverage (spec §A.3): the fraction of `buckets` hit by `scores`.
+
+    The bucket edges are `buckets` evenly spaced values from `lower` (default: the smallest score) to
+    `upper` (SADL: 2000 for LSA and DSA); a score's bucket is its np.digitize index, so, as in SADL, a score
+    above `upper` counts in one overflow bucket. NaN scores are ignored. SADL reports this times 100.
+    """
+    values = torch.as_tensor(scores).detach().cpu().double().numpy().ravel()
+    values = values[~np.isnan(values)]
+    if isinstance(buckets, bool) or int(buckets) != buckets or buckets < 1:
+        raise UsageError(f"buckets must be a positive integer, got {buckets}")
+    if values.size == 0:
+        return 0.0
+    low = float(values.min()) if lower is None else float(lower)
+    if not upper > low:
+        raise UsageError(f"upper must be above the lower edge {low}, got {upper}")
+    hit = np.unique(np.digitize(values, np.linspace(low, upper, int(buckets))))
+    return hit.size / int(buckets)
+
+
 def surprise_scores(
     reference_traces: Traces,
     target_traces: Traces,
@@ -475,6 +536,7 @@ def surprise_scores(
     num_classes: int | None = None,
     reference: ReferenceSet | None = None,
     lsa_threshold: float = LSA_VARIANCE_THRESHOLD,
+    quiet: bool = True,
 ) -> DSAResult | LSAResult | MDSAResult:
     """Surprise of `target_traces` against `reference_traces` with the label sources chosen by name.
 
@@ -501,10 +563,10 @@ def surprise_scores(
         return lsa(reference, target_traces.values, labels, lsa_threshold)
     if variant == "mdsa":
         return mdsa(reference, target_traces.values, labels)
-    return dsa(reference, target_traces.values, labels, variant, k, self_index)
+    return dsa(reference, target_traces.values, labels, variant, k, self_index, quiet=quiet)
 
 
 __all__ = [
     "DEFAULT_K", "DSA_VARIANTS", "DSAResult", "LABEL_SOURCES", "LSAResult", "LSA_VARIANCE_THRESHOLD", "MDSAResult",
-    "PRESETS", "ReferenceSet", "VARIANTS", "dsa", "lsa", "mdsa", "surprise_scores",
+    "PRESETS", "ReferenceSet", "VARIANTS", "dsa", "lsa", "mdsa", "surprise_coverage", "surprise_scores",
 ]

@@ -22,8 +22,10 @@ def dsa_knn(
     contiguous class blocks: class c owns rows ``class_offsets[c]:class_offsets[c + 1]`` (class_offsets is
     int64 [C + 1], 0 first, N last, non-decreasing; empty blocks are allowed). ``self_index`` (int64 [Q],
     optional) names one reference row per query that must be skipped (-1 = none), e.g. the query's own
-    row when the queries are the references themselves. References are visited ``chunk`` rows at a time,
-    so the working memory is O(128 * chunk + Q * C * k) whatever N is.
+    row when the queries are the references themselves. The kernel keeps one centred copy of refs and
+    visits the references block by block (``chunk`` rows per BLAS product for traces wider than 32
+    features; fixed 512-row tiles for narrower ones), so beyond the inputs and outputs the working memory
+    is O(N * D + threads * 256 * chunk): no [Q, N] distance matrix is ever formed.
 
     Returns ``(distances, indices)``, both [Q, C, k]: distances float64 (exact: each candidate found by
     the GEMM form ||q||^2 + ||r||^2 - 2 q.r is re-ranked by its float64 distance computed from the inputs),

@@ -324,3 +324,16 @@ def test_dropout_quirk_is_seeded_and_mode_restored(tiny_model):
 def test_unknown_layer_is_a_usage_error_naming_it(tiny_model):
     with pytest.raises(UsageError, match="layer 'conv7' not found"):
         activation_traces(tiny_model, torch.rand(2, 1, 28, 28), ["conv1", "conv7"])
+
+
+def test_surprise_coverage_counts_buckets_like_sadl():
+    from rtool.corner import surprise_coverage
+
+    scores = np.array([0.0, 0.05, 0.5, 0.51, 3.0, np.nan])
+    edges = np.linspace(0.0, 1.0, 10)
+    expected = np.unique(np.digitize(scores[:-1], edges)).size / 10
+    # buckets 1, 5 and the overflow bucket
+    assert surprise_coverage(torch.from_numpy(scores), upper=1.0, buckets=10) == expected == 0.3
+    assert surprise_coverage(torch.tensor([]), upper=1.0) == 0.0
+    with pytest.raises(UsageError, match="buckets must be a positive integer"):
+        surprise_coverage(scores, buckets=0)

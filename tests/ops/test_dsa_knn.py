@@ -46,6 +46,13 @@ def sample_inputs(device, requires_grad=False):
     base = randn(40, 12, dtype=torch.float32)
     samples.append(((randn(16, 6, dtype=torch.float32)[::2], base[:, ::2], _offsets([13, 27], device), 3, None, 5),
                     {}))
+    # wide traces (the BLAS path), duplicates and queries that copy reference rows
+    wide = randn(90, 40)
+    wide[50:60] = wide[0:10].detach()
+    samples.append(((torch.cat([wide[:5].detach(), randn(12, 40)]), wide, _offsets([30, 0, 60], device), 12,
+                     None, 16), {}))
+    wide32 = ints(70, 48, dtype=torch.float32)
+    samples.append(((wide32[:9].detach(), wide32, _offsets([35, 35], device), 8, torch.arange(9).to(device), 32), {}))
     # float32 with points far from the origin (the GEMM form loses digits there: the re-rank must fix it)
     far = randn(200, 4, dtype=torch.float32) * 1e-3 + 1e3
     samples.append(((far[:10].detach() + 1e-4, far, _offsets([100, 100], device), 5, None, 64), {}))
@@ -96,11 +103,12 @@ def test_nearest_is_k_one(rng):
 
 
 def test_chunk_size_does_not_change_the_result(rng):
-    refs = torch.randint(0, 3, (97, 4), generator=rng).double()
-    queries = torch.randint(0, 3, (11, 4), generator=rng).double()
+    # 40 features: the BLAS path, where chunk sets the block width (narrow traces use fixed tiles).
+    refs = torch.randint(0, 3, (97, 40), generator=rng).double()
+    queries = torch.randint(0, 3, (11, 40), generator=rng).double()
     offsets = _offsets([40, 57], "cpu")
     expected = dsa_knn(queries, refs, offsets, 9, None, 2048)
-    for chunk in (1, 5, 40, 96):
+    for chunk in (1, 5, 40, 96):  # noqa: B007
         got = dsa_knn(queries, refs, offsets, 9, None, chunk)
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
 
