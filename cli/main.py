@@ -9,6 +9,7 @@ import click
 from rtool.engine.device import resolve_device
 from rtool.errors import UsageError
 from rtool_cli.context import GlobalOptions
+from rtool_cli.corner import corner
 from rtool_cli.info import info
 from rtool_cli.noc import noc
 from rtool_cli.score import score
@@ -32,6 +33,7 @@ def app(ctx: click.Context, device: str, seed: int, out: Path | None, quiet: boo
     ctx.obj = GlobalOptions(device=device, seed=seed, out=out, quiet=quiet, debug=debug)
 
 
+app.add_command(corner)
 app.add_command(info)
 app.add_command(score)
 app.add_command(semantic)

@@ -53,4 +53,11 @@ TORCH_LIBRARY(rtool, m) {
   m.def("corrupt_affine(Tensor images, Tensor matrices, bool quantize) -> Tensor");
   // Per-image pixelate, antialiased bilinear thumbnail round trip, or crop-and-stretch.
   m.def("corrupt_resample(Tensor images, Tensor params, str mode, bool quantize) -> Tensor");
+  // Per-class k nearest reference rows of each query (surprise adequacy); see rtool/ops/dsa.py.
+  m.def(
+      "dsa_knn(Tensor queries, Tensor refs, Tensor class_offsets, int k=1, Tensor? self_index=None, "
+      "int chunk=2048) -> (Tensor, Tensor)");
+  // DeepFool step: from K candidates' logit/gradient differences to the minimal L2 step, the chosen
+  // candidate and its linearised distance; see rtool/ops/deepfool.py.
+  m.def("deepfool_step(Tensor logit_diff, Tensor grad_diff, float step_eps=0.0001) -> (Tensor, Tensor, Tensor)");
 }

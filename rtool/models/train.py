@@ -31,12 +31,15 @@ def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int, lr: float,
                      batch_size: int, weight_decay: float = 0.0, seed: int = 0,
                      device: str | torch.device = "cpu", channels_last: bool = True,
-                     progress: bool = True) -> nn.Module:
+                     progress: bool = True, schedule: str = "one_cycle") -> nn.Module:
     """Train `model` on normalised `images` (N,C,H,W float) and integer `labels` (N,); return it in eval mode.
 
-    AdamW with a one-cycle learning-rate schedule peaking at `lr`, cross-entropy loss, reshuffled every epoch
+    AdamW with a one-cycle learning-rate schedule peaking at `lr` (`schedule="one_cycle"`) or a constant `lr`
+    (`schedule="constant"`; with weight_decay=0 that is plain Adam), cross-entropy loss, reshuffled every epoch
     from `seed` (so the same seed and initial weights give the same model on CPU).
     """
+    if schedule not in ("one_cycle", "constant"):
+        raise UsageError(f"schedule {schedule!r}: expected one_cycle or constant")
     if images.ndim != 4 or not images.is_floating_point():
         raise UsageError(f"training images must be a float tensor (N, C, H, W), got {tuple(images.shape)} {images.dtype}")
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
@@ -52,7 +55,10 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     labels = labels.long()
     steps_per_epoch = len(_batches(images.shape[0], batch_size, generator(seed)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    if schedule == "one_cycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    else:
+        scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     loss_fn = nn.CrossEntropyLoss()
 
     model.train()
@@ -67,7 +73,7 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
                 loss = loss_fn(model(x), y)
                 loss.backward()
                 optimizer.step()
-                schedule.step()
+                scheduler.step()
                 total += float(loss.detach()) * len(index)
                 count += len(index)
                 bar.update(1)
@@ -101,17 +107,19 @@ def _try_load(model: nn.Module, path: Path) -> bool:
 
 
 def cached_model(key: dict[str, Any], build: Callable[[], nn.Module],
-                 train: Callable[[nn.Module], nn.Module]) -> nn.Module:
+                 train: Callable[[nn.Module], nn.Module], *, collective: bool = True) -> nn.Module:
     """`train(build())`, remembered on disk under a hash of `key`; returns the model in eval mode.
 
     key: everything that changes the trained weights (dataset recipe, seed, epochs, model name, ...); rtool's
         version is added. Its JSON is written beside the weights for people to read.
     build: makes the untrained model (also used to hold loaded weights, so it must give the same layout).
-    Under torchrun only rank 0 trains; the others wait and load its file.
+    Under torchrun (`collective=True`, every rank calls with the same key) only rank 0 trains; the others wait
+    and load its file. With `collective=False` each process looks up and trains its own key, no barrier (for
+    work split over ranks, e.g. one seed per rank).
     """
     path = cached_model_path(key)
     ctx = current()
-    if not path.exists() and ctx.is_distributed:
+    if collective and not path.exists() and ctx.is_distributed:
         if ctx.is_main:
             _train_and_store(key, build, train, path)
         barrier()

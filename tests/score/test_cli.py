@@ -3,35 +3,17 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.cli import RTOOL, assert_one_line_error, rtool
 from fixtures.imagenet_layout import make_imagenet_val
 from fixtures.voc_layout import make_voc
-
-RTOOL = [sys.executable, "-m", "rtool_cli.main"]
-
-
-def rtool(*args, cwd=None, timeout=900):
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    return subprocess.run([*RTOOL, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
-
 
 def read_classes(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle, delimiter=";"))
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("rtool: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in result.stderr
 
 
 # ---------------------------------------------------------------- the embedded default (shapes)
