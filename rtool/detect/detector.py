@@ -20,7 +20,7 @@ from rtool.errors import UsageError
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """MLP detector settings; defaults are the authors' CIFAR run (20 epochs at batch 50)."""
+    """MLP detector settings; defaults are the authors' conductance MLP, CIFAR run (20 epochs at batch 50)."""
 
     hidden: tuple[int, ...] = (200, 200)
     dropout: float = 0.5
@@ -28,6 +28,7 @@ class DetectorSettings:
     epochs: int = 20
     batch_size: int = 50
     seed: int = 0
+    dropout_last_only: bool = False  # the combined detector's layout: dropout after the last hidden layer only
 
     def __post_init__(self) -> None:
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
@@ -44,14 +45,16 @@ class DetectorSettings:
 class MLPDetector(nn.Module):
     """Normalisation, then Linear-ReLU-Dropout blocks and a Linear(1) logit; `forward` returns P(wrong)."""
 
-    def __init__(self, features: int, hidden: tuple[int, ...], dropout: float) -> None:
+    def __init__(self, features: int, hidden: tuple[int, ...], dropout: float, last_only: bool = False) -> None:
         super().__init__()
         self.register_buffer("shift", torch.zeros(features))
         self.register_buffer("scale", torch.ones(features))
         layers: list[nn.Module] = []
         width = features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        for i, h in enumerate(hidden):
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            if not last_only or i == len(hidden) - 1:
+                layers.append(nn.Dropout(dropout))
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
@@ -160,7 +163,7 @@ def fit_detector(features: torch.Tensor, wrong: torch.Tensor,
     torch_state = torch.random.get_rng_state()
     torch.manual_seed(settings.seed)  # initialisation and dropout masks
     try:
-        model = MLPDetector(x.shape[1], settings.hidden, settings.dropout)
+        model = MLPDetector(x.shape[1], settings.hidden, settings.dropout, settings.dropout_last_only)
         span = x.max(0).values - x.min(0).values
         model.shift.copy_(x.mean(0))
         model.scale.copy_(torch.where(span > 0, span, torch.ones_like(span)))
@@ -187,3 +190,7 @@ def detector_scores(detector: MLPDetector, features: torch.Tensor, batch: int = 
     with torch.no_grad():
         x = features.detach().float().cpu()
         return torch.cat([detector(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
+
+
+# The authors' combined ("both") detector on [LCR, p_cond]: 10-10, dropout after the second layer, batch 100.
+COMBINED_SETTINGS = DetectorSettings(hidden=(10, 10), epochs=3, batch_size=100, dropout_last_only=True)
