@@ -5,6 +5,8 @@ Linear, batch-norm layers and conv biases are left alone except where an operato
 A mutant is fully determined by (operator, gamma, seed) and is never stored as a model: only the few conv weights
 it changes are built, from the clean weights, when it is evaluated. Mutants are evaluated `mutant_batch` at a time
 with `torch.func.functional_call` on stacked conv weights under `torch.vmap` (the rest of the parameters are shared).
+Where `torch.fx` can trace the model, the layers before the first mutated one run once per input batch for all
+mutants of a batch (mutants are grouped by their first mutated layer for that), and only the rest is vmapped.
 
 Operators (gamma = fraction of the network's N_f conv filters; NAI, GF and WS change floor(gamma N_f) filters
 drawn uniformly without replacement across the whole network):
@@ -158,15 +160,87 @@ def _mutant_logits(model: nn.Module, mutants: list[dict[str, torch.Tensor]], inp
     return torch.vmap(run, in_dims=(0, None), randomness="error")(stacked, inputs)
 
 
+class _Graph:
+    """The model as an fx graph, so the part before the first mutated layer runs once for all mutants."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.graph = torch.fx.symbolic_trace(model).graph
+        self.nodes = list(self.graph.nodes)
+
+    def cut(self, names) -> int:
+        """Index of the first node that reads one of the parameters `names` (len(nodes) if none does)."""
+        owners = {name.rsplit(".", 1)[0] for name in names}
+        for i, node in enumerate(self.nodes):
+            if node.op == "call_module" and node.target in owners or node.op == "get_attr" and node.target in names:
+                return i
+        return len(self.nodes)
+
+    def _run(self, nodes, env, params):
+        for node in nodes:
+            args = torch.fx.node.map_arg(node.args, lambda n: env[n])
+            kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+            if node.op == "placeholder":
+                env[node] = params["__input__"]
+            elif node.op == "get_attr":
+                env[node] = params[node.target] if node.target in params else \
+                    _attribute(self.model, node.target)
+            elif node.op == "call_module":
+                module = self.model.get_submodule(node.target)
+                prefix = node.target + "."
+                own = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+                env[node] = functional_call(module, own, args, kwargs) if own else module(*args, **kwargs)
+            elif node.op == "call_function":
+                env[node] = node.target(*args, **kwargs)
+            elif node.op == "call_method":
+                env[node] = getattr(args[0], node.target)(*args[1:], **kwargs)
+            else:  # output
+                return args[0]
+        return env
+
+    def logits(self, mutants: list[dict[str, torch.Tensor]], inputs: torch.Tensor) -> torch.Tensor:
+        clean = dict(self.model.named_parameters())
+        keys = sorted(set().union(*mutants))
+        stacked = {key: torch.stack([m.get(key, clean[key].detach()) for m in mutants]) for key in keys}
+        cut = self.cut(keys)
+        prefix_env = self._run(self.nodes[:cut], {}, {"__input__": inputs})
+        needed = {n for node in self.nodes[cut:] for n in node.all_input_nodes if n in prefix_env}
+
+        def run(params):
+            env = {n: prefix_env[n].clone() for n in needed}  # the suffix may work in place on them
+            return self._run(self.nodes[cut:], env, params)
+
+        return torch.vmap(run, randomness="error")(stacked)
+
+
+def _attribute(model: nn.Module, target: str):
+    value = model
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _graph_of(model: nn.Module) -> _Graph | None:
+    try:
+        return _Graph(model)
+    except Exception:  # models fx cannot trace run whole under vmap
+        return None
+
+
 def _batched_predictions(model, settings, seeds, inputs) -> torch.Tensor:
-    preds = []
+    graph = _graph_of(model)
+    params = [mutant_parameters(model, settings.operator, settings.gamma, s) for s in seeds]
+    # mutants whose first changed layer comes late go together, so their batch shares a longer prefix
+    order = sorted(range(len(seeds)), key=lambda i: graph.cut(params[i]) if graph else 0)
+    preds = torch.empty((len(seeds), inputs.shape[0]), dtype=torch.long, device=inputs.device)
     for start in range(0, len(seeds), settings.mutant_batch):
-        batch = [mutant_parameters(model, settings.operator, settings.gamma, s)
-                 for s in seeds[start:start + settings.mutant_batch]]
-        cols = [_mutant_logits(model, batch, inputs[i:i + settings.input_batch]).argmax(-1)
-                for i in range(0, inputs.shape[0], settings.input_batch)]
-        preds.append(torch.cat(cols, 1))
-    return torch.cat(preds, 0) if preds else torch.empty((0, inputs.shape[0]), dtype=torch.long)
+        rows = order[start:start + settings.mutant_batch]
+        batch = [params[i] for i in rows]
+        for i in range(0, inputs.shape[0], settings.input_batch):
+            x = inputs[i:i + settings.input_batch]
+            logits = graph.logits(batch, x) if graph else _mutant_logits(model, batch, x)
+            preds[rows, i:i + settings.input_batch] = logits.argmax(-1)
+    return preds
 
 
 def _predictions(model, inputs, batch) -> torch.Tensor:

@@ -135,3 +135,61 @@ def test_one_line_errors(model, data):
     with pytest.raises(UsageError, match="labels"):
         accepted_mutants(model, x, y[:3], MutationSettings(gamma=0.1))
     assert [n for n, _ in conv_layers(model)] == ["0", "4"]
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(inplace=True))
+        self.conv_a = nn.Conv2d(6, 6, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv_b = nn.Conv2d(6, 6, 3, padding=1)
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        out = self.conv_b(self.relu(self.conv_a(x)))
+        out += x  # in place on the block input, which lies in the shared prefix
+        out = torch.relu_(out)
+        return self.fc(self.drop(out.mean((2, 3))))
+
+
+class Untraceable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if y.shape[-1] > 3:  # control flow on a shape: fx cannot trace it, vmap can run it
+            y = y * 2
+        return self.fc(y.mean((2, 3)))
+
+
+@pytest.mark.parametrize("factory", [Residual, Untraceable])
+def test_shared_prefix_and_fallback_equal_deep_copies(factory):
+    from rtool.detect import mutation
+
+    torch.manual_seed(0)
+    model = factory().eval()
+    x = torch.randn(9, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    settings = MutationSettings("NAI", gamma=0.25, target_mutants=6, accept_ratio=0.0, mutant_batch=4, input_batch=5)
+    mutants = accepted_mutants(model, x, y, settings)
+    result = label_change_rate(model, mutants, x)
+    with torch.no_grad():
+        loop = torch.stack([copied_mutant(model, mutant_parameters(model, "NAI", 0.25, s))(x).argmax(1)
+                            for s in mutants.seeds])
+        assert torch.equal(result.mutant_predictions, loop)
+        graph = mutation._graph_of(model)
+        if factory is Untraceable:
+            assert graph is None
+            return
+        late = {"conv_b.weight": -model.conv_b.weight}
+        assert graph.cut(late) > graph.cut({"stem.0.weight": model.stem[0].weight}) > 0
+        ours = graph.logits([late, {}], x)
+        torch.testing.assert_close(ours[0], copied_mutant(model, late)(x))
+        torch.testing.assert_close(ours[1], model(x))
