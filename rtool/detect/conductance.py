@@ -112,7 +112,10 @@ def _eval_and_grad(model: nn.Module, layer: nn.Module, cut: _LayerCut, rows: tor
             if cut.leaf is None:
                 raise UsageError(f"layer {cut.layer_name!r} is not used by the model's forward pass")
             picked = logits.gather(1, targets[:, None]).sum()
-            (grad,) = torch.autograd.grad(picked, cut.leaf)
+            (grad,) = torch.autograd.grad(picked, cut.leaf, allow_unused=True)
+        if grad is None:
+            raise UsageError(f"layer {cut.layer_name!r} does not reach the model's output; expected a layer on "
+                             f"the path to the logits")
         return cut.leaf.detach(), grad
     finally:
         handle.remove()
@@ -266,6 +269,10 @@ def layer_conductance(model: nn.Module, inputs: torch.Tensor, settings: Conducta
             if targets.numel() != inputs.shape[0]:
                 raise UsageError(f"conductance targets: {targets.numel()} given, expected one per input "
                                  f"({inputs.shape[0]})")
+            classes = model(inputs[:1]).shape[1]
+            if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= classes):
+                raise UsageError(f"conductance targets {int(targets.min())}..{int(targets.max())}: expected classes "
+                                 f"in 0..{classes - 1}")
         method = settings.method
         head = closed_form_head(model, name) if method in ("auto", "closed_form") else None
         if method == "closed_form" and head is None:

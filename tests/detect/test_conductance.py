@@ -124,5 +124,12 @@ def test_one_line_errors(model, inputs):
         ConductanceSettings("conv1", n_steps=0)
     with pytest.raises(UsageError, match="closed-form"):
         layer_conductance(model, inputs, ConductanceSettings("conv1", method="closed_form"))
+    with pytest.raises(UsageError, match="classes in 0..4"):
+        layer_conductance(model, inputs, ConductanceSettings("conv1"), targets=torch.full((5,), 7))
+    with pytest.raises(UsageError, match="targets: 2 given"):
+        layer_conductance(model, inputs, ConductanceSettings("conv1"), targets=torch.zeros(2))
+    model.spare = nn.Conv2d(2, 2, 1)
+    with pytest.raises(UsageError, match="not used"):
+        layer_conductance(model, inputs, ConductanceSettings("spare"))
     with pytest.raises(UsageError, match="baseline"):
         layer_conductance(model, inputs, ConductanceSettings("conv1"), baseline=torch.zeros(3, 3))
