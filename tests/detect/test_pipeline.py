@@ -58,3 +58,27 @@ def test_feature_errors():
         extract_features(model, x, y[:3], ConductanceSettings("3"), mutants)
     with pytest.raises(UsageError, match="not found"):
         extract_features(model, x, y, ConductanceSettings("block9"), mutants)
+
+
+def test_run_on_classification_data():
+    from rtool.data import ClassificationData
+    from rtool.detect import DetectSettings, run
+
+    model = tiny_cnn()
+    model.TARGET_LAYER = "3"
+
+    def data(n, seed, split_name):
+        x, y = split(model, n, seed)
+        return ClassificationData(images=x.float(), labels=y, class_names=["a", "b", "c"], name="synthetic",
+                                  split=split_name)
+
+    settings = DetectSettings(mutation=MutationSettings(gamma=0.125, target_mutants=4, accept_ratio=0.0),
+                              detector=DetectorSettings(epochs=1),
+                              combined=DetectorSettings(hidden=(4, 4), epochs=1, dropout_last_only=True))
+    exp = run(model, data(50, 3, "train"), data(60, 4, "test"), settings)
+    assert exp.layer == "3" and len(exp.mutants.seeds) == 4
+    assert len(exp.val_indices) == 30 and len(exp.test_indices) == 30
+    assert set(exp.val_indices.tolist()).isdisjoint(exp.test_indices.tolist())
+    assert exp.train.conductance_method == "closed_form" and set(exp.result.test) == set(DETECTORS + BASELINES)
+    with pytest.raises(UsageError, match="val_fraction"):
+        DetectSettings(val_fraction=1.0)
