@@ -133,3 +133,15 @@ def test_one_line_errors(model, inputs):
         layer_conductance(model, inputs, ConductanceSettings("spare"))
     with pytest.raises(UsageError, match="baseline"):
         layer_conductance(model, inputs, ConductanceSettings("conv1"), baseline=torch.zeros(3, 3))
+
+
+def test_resnet18_layer4_closed_form_equals_right_sum():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=6).double().eval()
+    x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    assert closed_form_head(model, "layer4") is model.fc and closed_form_head(model, "layer4.1.conv2") is None
+    closed = layer_conductance(model, x, ConductanceSettings("layer4"))
+    integ = layer_conductance(model, x, ConductanceSettings("layer4", n_steps=2, method="right", max_rows=4))
+    assert closed.method == "closed_form" and integ.method == "right"
+    torch.testing.assert_close(closed.values, integ.values, rtol=1e-9, atol=1e-12)
