@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from rtool.detect.mutation import (MutantSet, MutationSettings, accepted_mutants, candidate_seed, conv_layers,
+from rtool.detect.mutation import (MutationSettings, accepted_mutants, candidate_seed, conv_layers,
                                    label_change_rate, mutant_parameters)
 from rtool.errors import UsageError
 
