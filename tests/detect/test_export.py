@@ -36,3 +36,19 @@ def test_export_roundtrip(tmp_path):
                    check=True, cwd=tmp_path, env=env, timeout=120)
     p2, s2, a2 = torch.load(tmp_path / "out.pt")
     assert torch.equal(p2, pred) and torch.equal(s2, score) and torch.equal(a2, accept)
+
+
+def test_export_errors():
+    import pytest
+
+    from rtool.errors import UsageError
+
+    model = nn.Sequential(nn.Conv2d(1, 5, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 3))
+    det = fit_detector(torch.randn(4, 5), [0, 1, 0, 1], DetectorSettings(hidden=(2,), epochs=1))
+    with pytest.raises(UsageError, match="closed form"):
+        export_detector(model, "0", det, 0.5, torch.zeros(1, 6, 6))
+    with pytest.raises(UsageError, match="not found"):
+        export_detector(model, "9", det, 0.5, torch.zeros(1, 6, 6))
+    other = fit_detector(torch.randn(4, 7), [0, 1, 0, 1], DetectorSettings(hidden=(2,), epochs=1))
+    with pytest.raises(UsageError, match="expects 7 features"):
+        export_detector(model, "1", other, 0.5, torch.zeros(1, 6, 6))
