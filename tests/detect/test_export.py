@@ -1,0 +1,54 @@
+"""The exported detector: scriptable, saved, loaded in a fresh process without rtool, same decisions."""
+import os
+import subprocess
+import sys
+
+import torch
+from torch import nn
+
+from rtool.detect import ConductanceSettings, DetectorSettings, detector_scores, fit_detector, layer_conductance
+from rtool.detect.export import export_detector
+
+
+def test_export_roundtrip(tmp_path):
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(1, 5, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(5, 3)).eval()
+    x = torch.randn(30, 1, 6, 6)
+    cond = layer_conductance(model, x, ConductanceSettings("1"))
+    wrong = torch.arange(30) % 3 == 0
+    det = fit_detector(cond.values, wrong, DetectorSettings(hidden=(8,), epochs=2))
+    scores = detector_scores(det, cond.values)
+    threshold = float(scores.median())
+    scripted = export_detector(model, "1", det, threshold, torch.zeros(1, 6, 6))
+    pred, score, accept = scripted(x)
+    assert torch.equal(pred, model(x).argmax(1))
+    torch.testing.assert_close(score, scores)
+    assert torch.equal(accept, scores <= threshold)
+    path = tmp_path / "detector.pt"
+    scripted.save(str(path))
+    torch.save(x, tmp_path / "x.pt")
+    code = ("import sys, torch; m = torch.jit.load(sys.argv[1]); x = torch.load(sys.argv[2]); "
+            "p, s, a = m(x); torch.save((p, s, a), sys.argv[3]); "
+            "assert 'rtool' not in sys.modules")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.pt"), str(tmp_path / "out.pt")],
+                   check=True, cwd=tmp_path, env=env, timeout=120)
+    p2, s2, a2 = torch.load(tmp_path / "out.pt")
+    assert torch.equal(p2, pred) and torch.equal(s2, score) and torch.equal(a2, accept)
+
+
+def test_export_errors():
+    import pytest
+
+    from rtool.errors import UsageError
+
+    model = nn.Sequential(nn.Conv2d(1, 5, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 3))
+    det = fit_detector(torch.randn(4, 5), [0, 1, 0, 1], DetectorSettings(hidden=(2,), epochs=1))
+    with pytest.raises(UsageError, match="closed form"):
+        export_detector(model, "0", det, 0.5, torch.zeros(1, 6, 6))
+    with pytest.raises(UsageError, match="not found"):
+        export_detector(model, "9", det, 0.5, torch.zeros(1, 6, 6))
+    other = fit_detector(torch.randn(4, 7), [0, 1, 0, 1], DetectorSettings(hidden=(2,), epochs=1))
+    with pytest.raises(UsageError, match="expects 7 features"):
+        export_detector(model, "1", other, 0.5, torch.zeros(1, 6, 6))
