@@ -75,3 +75,19 @@ def test_model_whose_outputs_do_not_match_the_classes(tmp_path):
     torch.save(CornerConvNet(num_classes=5).state_dict(), path)
     result = rtool("--quiet", "corner", "deepfool", "--model", "corner_convnet", "--weights", path)
     assert_one_line_error(result, "5 outputs", "10 classes")
+
+
+def test_dsa_and_deepfool_on_a_tiny_mnist_fixture(tmp_path):
+    from fixtures.classification_layout import make_mnist
+
+    mnist = make_mnist(tmp_path / "mnist", layout="torchvision", gz=True, n_train=40, n_test=10)
+    dsa = rtool("--quiet", "--out", tmp_path / "dsa", "corner", "dsa", "--dataset", "mnist", "--data-dir",
+                tmp_path / "mnist", "--epochs", "1", "--knn", "3")
+    assert dsa.returncode == 0, dsa.stderr
+    assert "dsa3 of 40 train images of mnist" in dsa.stdout
+    rows = (tmp_path / "dsa" / "surprise.csv").read_text().splitlines()
+    assert len(rows) == 41 and [int(r.split(";")[1]) for r in rows[1:]] == mnist.train_labels.tolist()
+    deepfool = rtool("--quiet", "--out", tmp_path / "df", "corner", "deepfool", "--dataset", "mnist", "--data-dir",
+                     tmp_path / "mnist", "--epochs", "1", "--max-iter", "5")
+    assert deepfool.returncode == 0, deepfool.stderr
+    assert "on 10 test images of mnist" in deepfool.stdout
