@@ -115,14 +115,32 @@ def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, corner_
     click.echo(f"results: {out_dir}/ (models.csv, corner_cases.csv, summary.json, report.html)")
 
 
+def _one_model_options(command):
+    """--dataset/--data-dir/--planted and the model (a checkpoint, or the default ConvNet trained for --epochs)."""
+    for decorator in reversed([
+        dataset_options(tuple(CLASSIFICATION_DATASETS), "digits", DATASET_HELP),
+        _planted_option,
+        model_options(layer_help="(unused)"),
+        click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of the default model."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def _data_and_model(opts: GlobalOptions, dataset, data_dir, planted, model_name, weights, num_classes, epochs):
+    device = resolve_device(opts.device)
+    seed_everything(opts.seed)
+    data = load_corner_data(dataset, data_dir, planted=planted, seed=opts.seed)
+    model, name = load_corner_model(ModelRequest(model_name, weights, num_classes, None), data, seed=opts.seed,
+                                    epochs=epochs, device=device, quiet=opts.quiet)
+    return device, data, model, name
+
+
 @corner.command("dsa")
-@dataset_options(tuple(CLASSIFICATION_DATASETS), "digits", DATASET_HELP)
-@_planted_option
-@model_options(layer_help="(unused; see --trace-layer)")
+@_one_model_options
 @_surprise_options
 @click.option("--targets", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="Score the training images (the authors') or the test images against the training set.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of the default model.")
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True, help="Most surprising to print.")
 @pass_options
 def dsa_command(opts: GlobalOptions, dataset, data_dir, planted, model_name, weights, num_classes, layer, variant,
@@ -130,11 +148,8 @@ def dsa_command(opts: GlobalOptions, dataset, data_dir, planted, model_name, wei
     """Surprise of every image of a dataset under one model (CSV, most surprising first in the printout)."""
     from rtool.report.corner import write_surprise_csv
 
-    device = resolve_device(opts.device)
-    seed_everything(opts.seed)
-    data = load_corner_data(dataset, data_dir, planted=planted, seed=opts.seed)
-    model, name = load_corner_model(ModelRequest(model_name, weights, num_classes, None), data, seed=opts.seed,
-                                    epochs=epochs, device=device, quiet=opts.quiet)
+    device, data, model, name = _data_and_model(opts, dataset, data_dir, planted, model_name, weights, num_classes,
+                                                epochs)
     settings = _settings(parity, target_labels, variant=variant, knn=knn, layers=tuple(trace_layers) or ("logits",),
                          reference_labels=reference_labels, exclude_self=exclude_self)
     target_data = data.train if targets == "train" else data.test
@@ -158,11 +173,8 @@ def dsa_command(opts: GlobalOptions, dataset, data_dir, planted, model_name, wei
 
 
 @corner.command("deepfool")
-@dataset_options(tuple(CLASSIFICATION_DATASETS), "digits", DATASET_HELP)
-@_planted_option
-@model_options(layer_help="(unused)")
+@_one_model_options
 @_deepfool_options
-@click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of the default model.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=default_of(CornerSettings, "batch_size"),
               show_default=True)
 @pass_options
@@ -171,11 +183,8 @@ def deepfool_command(opts: GlobalOptions, dataset, data_dir, planted, model_name
     """DeepFool robustness radius of a model on the test images (per-image CSV and the model's figures)."""
     from rtool.report.corner import write_radius_csv
 
-    device = resolve_device(opts.device)
-    seed_everything(opts.seed)
-    data = load_corner_data(dataset, data_dir, planted=planted, seed=opts.seed)
-    model, name = load_corner_model(ModelRequest(model_name, weights, num_classes, None), data, seed=opts.seed,
-                                    epochs=epochs, device=device, quiet=opts.quiet)
+    device, data, model, name = _data_and_model(opts, dataset, data_dir, planted, model_name, weights, num_classes,
+                                                epochs)
     result = rtool.corner.robustness_radius(model, data.test.images.to(device),
                                             _deepfool_config(deepfool_mode, max_iter, overshoot),
                                             batch_size=batch_size, quiet=opts.quiet)
