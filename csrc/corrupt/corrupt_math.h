@@ -282,4 +282,18 @@ RTOOL_HD int reflect_index(int i, int n) {
   return i;
 }
 
+// ---- affine warps -------------------------------------------------------------------------------------
+// Output pixel (y, x) of every channel from source pixel (yin, xin), black outside the image; `quantize`
+// truncates to 8 bits as PIL's path does.
+template <typename T>
+RTOOL_HD void put_pixel(const T* src, T* dst, int64_t C, int64_t H, int64_t W, int64_t y, int64_t x, int xin, int yin,
+                  bool quantize) {
+  const bool inside = xin >= 0 && xin < W && yin >= 0 && yin < H;
+  for (int64_t c = 0; c < C; ++c) {
+    T v = inside ? src[(c * H + yin) * W + xin] : T(0);
+    if (quantize) v = static_cast<T>(static_cast<int>(v * T(255))) / T(255);
+    dst[(c * H + y) * W + x] = v;
+  }
+}
+
 }  // namespace rtool::corrupt

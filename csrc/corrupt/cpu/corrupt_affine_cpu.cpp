@@ -12,17 +12,6 @@ namespace rtool::corrupt {
 namespace {
 
 template <typename T>
-void put(const T* src, T* dst, int64_t C, int64_t H, int64_t W, int64_t y, int64_t x, int xin, int yin,
-         bool quantize) {
-  const bool inside = xin >= 0 && xin < W && yin >= 0 && yin < H;
-  for (int64_t c = 0; c < C; ++c) {
-    T v = inside ? src[(c * H + yin) * W + xin] : T(0);
-    if (quantize) v = static_cast<T>(static_cast<int>(v * T(255))) / T(255);
-    dst[(c * H + y) * W + x] = v;
-  }
-}
-
-template <typename T>
 void warp_image(const T* src, T* dst, const double* a, int64_t C, int64_t H, int64_t W, bool quantize) {
   const int path = pil_affine_path(a, static_cast<int>(W), static_cast<int>(H));
   if (path == kAffineScale) {
@@ -32,14 +21,15 @@ void warp_image(const T* src, T* dst, const double* a, int64_t C, int64_t H, int
     double yo = a[5] + a[4] * 0.5;
     for (int64_t y = 0; y < H; ++y, yo += a[4]) {
       const int yin = pil_coord(yo);
-      for (int64_t x = 0; x < W; ++x) put(src, dst, C, H, W, y, x, xintab[x], yin, quantize);
+      for (int64_t x = 0; x < W; ++x) put_pixel(src, dst, C, H, W, y, x, xintab[x], yin, quantize);
     }
   } else if (path == kAffineFixed) {
     const FixedAffine f = pil_fixed_affine(a);
     int row_x = f.a2, row_y = f.a5;
     for (int64_t y = 0; y < H; ++y, row_x += f.a1, row_y += f.a4) {
       int xx = row_x, yy = row_y;
-      for (int64_t x = 0; x < W; ++x, xx += f.a0, yy += f.a3) put(src, dst, C, H, W, y, x, xx >> 16, yy >> 16, quantize);
+      for (int64_t x = 0; x < W; ++x, xx += f.a0, yy += f.a3)
+        put_pixel(src, dst, C, H, W, y, x, xx >> 16, yy >> 16, quantize);
     }
   } else {
     double xo = a[2] + a[1] * 0.5 + a[0] * 0.5;
@@ -47,7 +37,7 @@ void warp_image(const T* src, T* dst, const double* a, int64_t C, int64_t H, int
     for (int64_t y = 0; y < H; ++y, xo += a[1], yo += a[4]) {
       double xx = xo, yy = yo;
       for (int64_t x = 0; x < W; ++x, xx += a[0], yy += a[3]) {
-        put(src, dst, C, H, W, y, x, pil_coord(xx), pil_coord(yy), quantize);
+        put_pixel(src, dst, C, H, W, y, x, pil_coord(xx), pil_coord(yy), quantize);
       }
     }
   }

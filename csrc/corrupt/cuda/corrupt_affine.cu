@@ -11,17 +11,6 @@ namespace rtool::corrupt {
 namespace {
 
 template <typename T>
-__device__ void put(const T* src, T* dst, int64_t C, int64_t H, int64_t W, int64_t y, int64_t x, int xin, int yin,
-                    bool quantize) {
-  const bool inside = xin >= 0 && xin < W && yin >= 0 && yin < H;
-  for (int64_t c = 0; c < C; ++c) {
-    T v = inside ? src[(c * H + yin) * W + xin] : T(0);
-    if (quantize) v = static_cast<T>(static_cast<int>(v * T(255))) / T(255);
-    dst[(c * H + y) * W + x] = v;
-  }
-}
-
-template <typename T>
 __global__ void affine_kernel(const T* in, T* out, const double* matrices, bool quantize, int64_t B, int64_t C,
                               int64_t H, int64_t W) {
   const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
@@ -36,11 +25,12 @@ __global__ void affine_kernel(const T* in, T* out, const double* matrices, bool 
     for (int64_t k = 0; k < y; ++k) yo += a[4];
     const int yin = pil_coord(yo);
     double xo = a[2] + a[0] * 0.5;
-    for (int64_t x = 0; x < W; ++x, xo += a[0]) put(src, dst, C, H, W, y, x, pil_coord(xo), yin, quantize);
+    for (int64_t x = 0; x < W; ++x, xo += a[0]) put_pixel(src, dst, C, H, W, y, x, pil_coord(xo), yin, quantize);
   } else if (path == kAffineFixed) {
     const FixedAffine f = pil_fixed_affine(a);
     int xx = f.a2 + static_cast<int>(y) * f.a1, yy = f.a5 + static_cast<int>(y) * f.a4;
-    for (int64_t x = 0; x < W; ++x, xx += f.a0, yy += f.a3) put(src, dst, C, H, W, y, x, xx >> 16, yy >> 16, quantize);
+    for (int64_t x = 0; x < W; ++x, xx += f.a0, yy += f.a3)
+      put_pixel(src, dst, C, H, W, y, x, xx >> 16, yy >> 16, quantize);
   } else {
     double xo = a[2] + a[1] * 0.5 + a[0] * 0.5;
     double yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
@@ -50,7 +40,7 @@ __global__ void affine_kernel(const T* in, T* out, const double* matrices, bool 
     }
     double xx = xo, yy = yo;
     for (int64_t x = 0; x < W; ++x, xx += a[0], yy += a[3]) {
-      put(src, dst, C, H, W, y, x, pil_coord(xx), pil_coord(yy), quantize);
+      put_pixel(src, dst, C, H, W, y, x, pil_coord(xx), pil_coord(yy), quantize);
     }
   }
 }
