@@ -76,3 +76,77 @@ def preview(opts: GlobalOptions, image: Path, size: int, keep_size: bool, mode: 
         pil.save(tmp, format="PNG")
     click.echo(f"wrote {target} ({len(names)} corruptions x 3 severities, mode {mode})")
     click.echo("columns: clean, " + ", ".join(names))
+
+
+# ------------------------------------------------------------------------------------------ rtool noc overlap
+
+def _overlap_defaults():
+    from rtool.noc.overlap import OverlapSettings
+    return OverlapSettings()
+
+
+@noc.command("overlap")
+@click.option("--corruptions", "corruption_list",
+              default=",".join(_overlap_defaults().corruptions), show_default=True,
+              help="Comma-separated corruptions to train on and test with, or 'all' for the 23.")
+@click.option("--dataset", type=click.Choice(("shapes", "digits", "mnist", "cifar10", "folder")), default="shapes",
+              show_default=True, help="shapes = the embedded generated data (no files needed).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset root (mnist, cifar10, folder).")
+@click.option("--image-size", type=int, help="shapes and folder: image side S (default 64).")
+@click.option("--train-per-class", type=int, default=200, show_default=True, help="shapes: training images per class.")
+@click.option("--test-per-class", type=int, default=50, show_default=True, help="shapes: test images per class.")
+@click.option("--model", "model_name", default=_overlap_defaults().model, show_default=True,
+              help="Architecture trained from scratch (shapes_cnn, resnet18 as the paper, ...).")
+@click.option("--epochs", type=int, default=_overlap_defaults().epochs, show_default=True,
+              help="Epochs per model (the paper: 40).")
+@click.option("--batch-size", type=int, default=_overlap_defaults().batch_size, show_default=True,
+              help="Training batch size (the paper: 256).")
+@click.option("--optimizer", type=click.Choice(("sgd-step", "adamw-onecycle")), default=_overlap_defaults().optimizer,
+              show_default=True, help="sgd-step = the paper's SGD with lr x0.1 at 50% and 75% of the epochs.")
+@click.option("--lr", type=float, help="Peak learning rate (default: 0.1 for sgd-step, 3e-3 for adamw-onecycle).")
+@click.option("--mode", type=click.Choice(MODES), default=_overlap_defaults().mode, show_default=True,
+              help="Corruption mode (pil_exact reproduces the 8-bit PIL steps).")
+@click.option("--form", type=click.Choice(("standard", "bmvc2021")), default=_overlap_defaults().form,
+              show_default=True, help="standard = on accuracy ratios to clean (NOC paper); bmvc2021 = on raw accuracies.")
+@pass_options
+def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, image_size, train_per_class,
+                    test_per_class, model_name, epochs, batch_size, optimizer, lr, mode, form) -> None:
+    """Train one model per corruption plus a clean one, fill the accuracy matrix and score how much each pair
+    of corruptions overlaps (spec noc.md §4). Models and matrix cells are kept under --out; a rerun resumes."""
+    from rtool.data import load_classification
+    from rtool.engine import cleanup, resolve_device
+    from rtool.noc.overlap import OverlapSettings, run_overlap, shapes_overlap_data
+    from rtool.report.noc.overlap import format_overlap_text, write_overlap_outputs
+
+    text = corruption_list.strip()
+    names = CORRUPTIONS if text == "all" else tuple(p.strip() for p in text.split(",") if p.strip())
+    for option, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--train-per-class", train_per_class),
+                          ("--test-per-class", test_per_class)):
+        if value < 1:
+            raise UsageError(f"{option} {value}: expected a positive integer")
+    if image_size is not None and image_size < 16:
+        raise UsageError(f"--image-size {image_size}: expected at least 16 (the corruptions' smallest side)")
+    settings = OverlapSettings(corruptions=names, model=model_name, epochs=epochs, batch_size=batch_size,
+                               optimizer=optimizer, lr=lr, mode=mode, form=form, seed=opts.seed)
+    if dataset == "shapes":
+        if data_dir is not None:
+            raise UsageError("--data-dir: the shapes dataset is generated; drop --data-dir or pick another --dataset")
+        train, test = shapes_overlap_data(train_per_class, test_per_class, image_size or 64, seed=opts.seed)
+    else:
+        options = {"image_size": image_size or 64, "channels": 3} if dataset == "folder" else {}
+        if image_size is not None and dataset != "folder":
+            raise UsageError(f"--image-size applies to shapes and folder, not {dataset}")
+        train = load_classification(dataset, data_dir, "train", **options)
+        test = load_classification(dataset, data_dir, "test", **options)
+    out_dir = opts.out or Path("rtool-out") / "noc-overlap"
+    result = run_overlap(train, test, settings, out_dir=out_dir, device=resolve_device(opts.device), quiet=opts.quiet)
+    cleanup()
+    if result is None:  # not rank 0 under torchrun
+        return
+    write_overlap_outputs(result, out_dir)
+    click.echo(f"{len(result.conditions)} models ({settings.model}, {settings.epochs} epochs, {len(train)} training "
+               f"images) x {len(result.conditions)} test conditions ({result.total} test images); trained "
+               f"{len(result.trained)} this run, {len(result.conditions) - len(result.trained)} loaded")
+    click.echo(format_overlap_text(result))
+    click.echo(f"results: {out_dir}/ (accuracy.csv, overlap_standard.csv, overlap_bmvc2021.csv, summary.json, "
+               f"report.html)")
