@@ -64,7 +64,7 @@ def test_no_gain_leaves_the_overlap_undefined():
     ({"lr": -1.0}, "lr=-1.0"),
 ])
 def test_bad_settings_are_one_line_usage_errors(fields, fragment):
-    with pytest.raises(UsageError, match=None) as error:
+    with pytest.raises(UsageError) as error:
         OverlapSettings(**fields)
     assert fragment in str(error.value) and "\n" not in str(error.value)
 
@@ -97,8 +97,7 @@ def test_rerun_resumes_and_a_lost_file_is_recomputed_alone(tiny_data, tmp_path):
     again = run_overlap(train, test, settings, out_dir=tmp_path)
     assert again.trained == () and again.evaluated == 0
     assert torch.equal(again.accuracy, first.accuracy)
-    assert torch.equal(again.overlap_standard, first.overlap_standard, ) or torch.allclose(
-        again.overlap_standard, first.overlap_standard, equal_nan=True)
+    assert torch.allclose(again.overlap_standard, first.overlap_standard, equal_nan=True)
 
     # A killed run: one model and one of its cells are missing. Only that model is retrained (to the same
     # weights: the run is seeded) and only that cell recomputed.
@@ -113,7 +112,7 @@ def test_rerun_resumes_and_a_lost_file_is_recomputed_alone(tiny_data, tmp_path):
 
     # Another form or subset reuses the same models; other training settings do not.
     bmvc = run_overlap(train, test, OverlapSettings(**{**TINY, "form": "bmvc2021"}), out_dir=tmp_path)
-    assert bmvc.trained == () and torch.equal(bmvc.overlap, first.overlap_bmvc2021)
+    assert bmvc.trained == () and torch.allclose(bmvc.overlap, first.overlap_bmvc2021, equal_nan=True)
     subset = run_overlap(train, test, OverlapSettings(**{**TINY, "corruptions": ("rotation",)}), out_dir=tmp_path)
     assert subset.trained == () and torch.equal(subset.accuracy, first.accuracy[[0, 2]][:, [0, 2]])
 
