@@ -92,7 +92,7 @@ def _overlap_defaults():
 @click.option("--dataset", type=click.Choice(("shapes", "digits", "mnist", "cifar10", "folder")), default="shapes",
               show_default=True, help="shapes = the embedded generated data (no files needed).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset root (mnist, cifar10, folder).")
-@click.option("--image-size", type=int, help="shapes and folder: image side S (default 64).")
+@click.option("--image-size", type=int, help="Image side S: shapes (default 32), folder (default 64).")
 @click.option("--train-per-class", type=int, default=200, show_default=True, help="shapes: training images per class.")
 @click.option("--test-per-class", type=int, default=50, show_default=True, help="shapes: test images per class.")
 @click.option("--model", "model_name", default=_overlap_defaults().model, show_default=True,
@@ -103,6 +103,8 @@ def _overlap_defaults():
               help="Training batch size (the paper: 256).")
 @click.option("--optimizer", type=click.Choice(("sgd-step", "adamw-onecycle")), default=_overlap_defaults().optimizer,
               show_default=True, help="sgd-step = the paper's SGD with lr x0.1 at 50% and 75% of the epochs.")
+@click.option("--init", type=click.Choice(("model", "paper")), default=_overlap_defaults().init, show_default=True,
+              help="paper = Xavier conv/linear weights, BN weight ~N(1, 0.02) (train.py).")
 @click.option("--lr", type=float, help="Peak learning rate (default: 0.1 for sgd-step, 3e-3 for adamw-onecycle).")
 @click.option("--mode", type=click.Choice(MODES), default=_overlap_defaults().mode, show_default=True,
               help="Corruption mode (pil_exact reproduces the 8-bit PIL steps).")
@@ -110,7 +112,7 @@ def _overlap_defaults():
               show_default=True, help="standard = on accuracy ratios to clean (NOC paper); bmvc2021 = on raw accuracies.")
 @pass_options
 def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, image_size, train_per_class,
-                    test_per_class, model_name, epochs, batch_size, optimizer, lr, mode, form) -> None:
+                    test_per_class, model_name, epochs, batch_size, optimizer, init, lr, mode, form) -> None:
     """Train one model per corruption plus a clean one, fill the accuracy matrix and score how much each pair
     of corruptions overlaps (spec noc.md §4). Models and matrix cells are kept under --out; a rerun resumes."""
     from rtool.data import load_classification
@@ -127,11 +129,11 @@ def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, ima
     if image_size is not None and image_size < 16:
         raise UsageError(f"--image-size {image_size}: expected at least 16 (the corruptions' smallest side)")
     settings = OverlapSettings(corruptions=names, model=model_name, epochs=epochs, batch_size=batch_size,
-                               optimizer=optimizer, lr=lr, mode=mode, form=form, seed=opts.seed)
+                               optimizer=optimizer, init=init, lr=lr, mode=mode, form=form, seed=opts.seed)
     if dataset == "shapes":
         if data_dir is not None:
             raise UsageError("--data-dir: the shapes dataset is generated; drop --data-dir or pick another --dataset")
-        train, test = shapes_overlap_data(train_per_class, test_per_class, image_size or 64, seed=opts.seed)
+        train, test = shapes_overlap_data(train_per_class, test_per_class, image_size or 32, seed=opts.seed)
     else:
         options = {"image_size": image_size or 64, "channels": 3} if dataset == "folder" else {}
         if image_size is not None and dataset != "folder":

@@ -70,7 +70,7 @@ def test_bad_settings_are_one_line_usage_errors(fields, fragment):
 
 
 def test_settings_keep_the_paper_order_and_schedule():
-    settings = OverlapSettings(corruptions=("hue", "quantization", "blur"), epochs=40)
+    settings = OverlapSettings(corruptions=("hue", "quantization", "blur"), epochs=40, optimizer="sgd-step")
     assert settings.rows == ("none", "quantization", "blur", "hue")
     assert settings.milestones() == (20, 30) and settings.learning_rate == 0.1
     assert OverlapSettings(epochs=1).milestones() == ()
@@ -123,3 +123,34 @@ def test_bad_data_is_a_usage_error(tiny_data):
     small = shapes_overlap_data(train_per_class=1, test_per_class=1, image_size=16, seed=0)[1]
     with pytest.raises(UsageError, match="one size"):
         run_overlap(train, small, OverlapSettings(**TINY))
+
+
+@needs_ops
+@pytest.mark.slow
+def test_torchrun_spreads_the_models_and_merges_to_the_one_process_result(tiny_data, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    job = Path(__file__).with_name("_overlap_dist_job.py")
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+                          str(job), str(tmp_path / "two.pt"), str(tmp_path / "out")],
+                         env=env, capture_output=True, text=True, timeout=180)
+    assert two.returncode == 0, two.stderr[-3000:]
+    merged = torch.load(tmp_path / "two.pt", weights_only=True)
+    assert merged["world_size"] == 2 and sorted(merged["trained"]) == ["gaussian", "none", "rotation"]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train, test = tiny_data
+        alone = run_overlap(train, test, OverlapSettings(**TINY))                          # fresh, one process
+        resumed = run_overlap(train, test, OverlapSettings(**TINY), out_dir=tmp_path / "out")  # the ranks' files
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(alone.correct, merged["correct"])
+    assert resumed.trained == () and resumed.evaluated == 0 and torch.equal(resumed.correct, merged["correct"])

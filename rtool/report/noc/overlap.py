@@ -177,13 +177,13 @@ def write_overlap_outputs(result: OverlapResult, out_dir: str | Path) -> dict[st
 def format_overlap_text(result: OverlapResult) -> str:
     """What the CLI prints: the clean model under each corruption vs the model trained on it, then the overlap."""
     clean = result.clean_row()
-    rows = [("corruption", "clean model", "trained on it", "gain")]
-    rows.append(("none (clean)", f"{float(clean[0]):.3f}", "", ""))
+    rows = [("tested on", "clean model", "trained on it", "gain", "its clean accuracy")]
+    rows.append(("none (clean)", f"{float(clean[0]):.3f}", "", "", ""))
     for k, c in enumerate(result.corruptions):
         rows.append((c, f"{float(clean[k + 1]):.3f}", f"{float(result.diagonal()[k]):.3f}",
-                     f"{float(result.gains()[k]):+.3f}"))
-    lines = ["top-1 accuracy under each corruption (clean model = row none of the matrix; "
-             "trained on it = the diagonal):", text_table(rows, left={0})]
+                     f"{float(result.gains()[k]):+.3f}", f"{float(result.accuracy[k + 1, 0]):.3f}"))
+    lines = ["top-1 accuracy (clean model = row none of the accuracy matrix; trained on it = its diagonal; "
+             "its clean accuracy = column none):", text_table(rows, left={0})]
     form = result.settings.form
     names = result.corruptions
     header = ("", *names)
