@@ -93,8 +93,8 @@ def _overlap_defaults():
               show_default=True, help="shapes = the embedded generated data (no files needed).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset root (mnist, cifar10, folder).")
 @click.option("--image-size", type=int, help="Image side S: shapes (default 32), folder (default 64).")
-@click.option("--train-per-class", type=int, default=200, show_default=True, help="shapes: training images per class.")
-@click.option("--test-per-class", type=int, default=50, show_default=True, help="shapes: test images per class.")
+@click.option("--train-per-class", type=int, default=400, show_default=True, help="shapes: training images per class.")
+@click.option("--test-per-class", type=int, default=100, show_default=True, help="shapes: test images per class.")
 @click.option("--model", "model_name", default=_overlap_defaults().model, show_default=True,
               help="Architecture trained from scratch (shapes_cnn, resnet18 as the paper, ...).")
 @click.option("--epochs", type=int, default=_overlap_defaults().epochs, show_default=True,
