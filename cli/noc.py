@@ -119,6 +119,7 @@ def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, ima
     from rtool.engine import cleanup, resolve_device
     from rtool.noc.overlap import OverlapSettings, run_overlap, shapes_overlap_data
     from rtool.report.noc.overlap import format_overlap_text, write_overlap_outputs
+    from rtool.report.outputs import prepare_out_dir
 
     text = corruption_list.strip()
     names = CORRUPTIONS if text == "all" else tuple(p.strip() for p in text.split(",") if p.strip())
@@ -140,7 +141,7 @@ def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, ima
             raise UsageError(f"--image-size applies to shapes and folder, not {dataset}")
         train = load_classification(dataset, data_dir, "train", **options)
         test = load_classification(dataset, data_dir, "test", **options)
-    out_dir = opts.out or Path("rtool-out") / "noc-overlap"
+    out_dir = prepare_out_dir(opts.out or Path("rtool-out") / "noc-overlap")
     result = run_overlap(train, test, settings, out_dir=out_dir, device=resolve_device(opts.device), quiet=opts.quiet)
     cleanup()
     if result is None:  # not rank 0 under torchrun

@@ -92,6 +92,9 @@ class OverlapSettings:
             raise UsageError(f"corruptions {','.join(names)}: a corruption is listed twice")
         object.__setattr__(self, "corruptions", tuple(n for n in CORRUPTIONS if n in names))  # the paper's order
         object.__setattr__(self, "model", check_model_name(self.model))
+        if self.model == "corner_convnet":
+            raise UsageError("model corner_convnet takes 1-channel 28x28 images; the corruptions need RGB: "
+                             "expected shapes_cnn or a torchvision architecture such as resnet18")
         for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS), ("init", self.init, INITS),
                                      ("mode", self.mode, MODES), ("form", self.form, FORMS)):
             if value not in allowed:
@@ -404,6 +407,7 @@ def run_overlap(train: ClassificationData, test: ClassificationData, settings: O
     records: dict[str, dict] = {}
     trained: list[str] = []
     evaluated = 0
+    bar = progress(total=len(mine), desc="models", quiet=quiet, unit="model")
     for name in mine:
         key = {"rtool_version": rtool.__version__, "analysis": "noc-overlap", "train_corruption": name,
                **data_key, **settings.training_key()}
@@ -435,6 +439,8 @@ def run_overlap(train: ClassificationData, test: ClassificationData, settings: O
                 atomic_write_json(cell_dir / f"{c}-{eval_key}.json", cells[c])
         records[name] = {"correct": [int(cells[c]["correct"]) for c in rows],
                          "file": str(model_path) if model_path is not None else ""}
+        bar.update(1)
+    bar.close()
 
     gathered = gather_to_rank0({"records": records, "trained": trained, "evaluated": evaluated})
     if gathered is None:

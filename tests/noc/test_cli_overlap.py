@@ -50,9 +50,16 @@ def test_tiny_run_writes_every_file_and_resumes(tmp_path, capsys):
     (["--data-dir", "."], "--data-dir"),
     (["--image-size", "8"], "--image-size 8"),
     (["--model", "resnet9000"], "unknown model"),
+    (["--dataset", "cifar10"], "needs --data-dir"),
+    ("out-is-a-file", "is a file"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
-    code, _, err = run(["--quiet", "--out", str(tmp_path), *TINY, *extra], capsys)
+    out = tmp_path / "o"
+    if extra == "out-is-a-file":
+        out.write_text("x")
+        extra = []
+    base = TINY[:-2] if extra[:1] == ["--dataset"] else TINY  # without --image-size (shapes and folder only)
+    code, _, err = run(["--quiet", "--out", str(out), *base, *extra], capsys)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("rtool: error: "), err
     assert fragment in lines[0] and "Traceback" not in err

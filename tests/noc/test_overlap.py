@@ -61,6 +61,7 @@ def test_no_gain_leaves_the_overlap_undefined():
     ({"epochs": 0}, "epochs=0"),
     ({"form": "paper"}, "form 'paper'"),
     ({"model": "resnet9000"}, "unknown model"),
+    ({"model": "corner_convnet"}, "1-channel"),
     ({"lr": -1.0}, "lr=-1.0"),
 ])
 def test_bad_settings_are_one_line_usage_errors(fields, fragment):
