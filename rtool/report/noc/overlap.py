@@ -122,9 +122,10 @@ def _matrix_html(rows, cols, values: torch.Tensor, digits: int) -> str:
 def _gains_html(result: OverlapResult) -> str:
     clean = result.clean_row()
     headers = [("corruption", True), ("clean model, clean", False), ("clean model, corrupted", False),
-               ("trained on it, corrupted", False), ("gain", False)]
+               ("trained on it, corrupted", False), ("gain", False), ("trained on it, clean", False)]
     rows = [[escape(c), f"{float(clean[0]):.4f}", f"{float(clean[k + 1]):.4f}", f"{float(result.diagonal()[k]):.4f}",
-             f"{float(result.gains()[k]):+.4f}"] for k, c in enumerate(result.corruptions)]
+             f"{float(result.gains()[k]):+.4f}", f"{float(result.accuracy[k + 1, 0]):.4f}"]
+            for k, c in enumerate(result.corruptions)]
     return table(headers, rows)
 
 
