@@ -54,7 +54,8 @@ def overlap_summary(result: OverlapResult, files: list[str]) -> dict:
         "undefined": {form: list(names) for form, names in result.undefined.items()},
         "per_corruption": [
             {"corruption": c, "clean_model_clean": float(clean[0]), "clean_model_corrupted": float(clean[k + 1]),
-             "trained_on_it": float(result.diagonal()[k]), "gain": float(result.gains()[k])}
+             "trained_on_it": float(result.diagonal()[k]), "gain": float(result.gains()[k]),
+             "trained_on_it_clean": float(result.accuracy[k + 1, 0])}
             for k, c in enumerate(result.corruptions)],
         "identity": result.identity,
         "trained_this_run": list(result.trained),
