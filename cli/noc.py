@@ -109,7 +109,8 @@ def _overlap_defaults():
 @click.option("--mode", type=click.Choice(MODES), default=_overlap_defaults().mode, show_default=True,
               help="Corruption mode (pil_exact reproduces the 8-bit PIL steps).")
 @click.option("--form", type=click.Choice(("standard", "bmvc2021")), default=_overlap_defaults().form,
-              show_default=True, help="standard = on accuracy ratios to clean (NOC paper); bmvc2021 = on raw accuracies.")
+              show_default=True,
+              help="standard = on accuracy ratios to clean (NOC paper); bmvc2021 = on raw accuracies.")
 @pass_options
 def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, image_size, train_per_class,
                     test_per_class, model_name, epochs, batch_size, optimizer, init, lr, mode, form) -> None:

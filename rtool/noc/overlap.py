@@ -190,7 +190,8 @@ def overlap_matrix(accuracy: torch.Tensor, form: str = "standard",
                    epsilon: float = 1e-6) -> tuple[torch.Tensor, tuple[int, ...]]:
     """O over the corruptions from the accuracy matrix A [M, M] (row and column 0: clean).
 
-    O(i, j) = max(0, ½·[(R_i(j) − R_none(j)) / (R_j(j) − R_none(j)) + (R_j(i) − R_none(i)) / (R_i(i) − R_none(i))])
+    O(i, j) = max(0, ½·[(R_i(j) − R_none(j)) / (R_j(j) − R_none(j))
+                        + (R_j(i) − R_none(i)) / (R_i(i) − R_none(i))])
     Symmetric, O(i, i) = 1, no upper clip. Where a gain R_j(j) − R_none(j) is at most `epsilon`, every O
     involving j is NaN. Returns (O [K, K], indices of those corruptions in 0..K-1).
     """
@@ -270,8 +271,9 @@ def _build(settings: OverlapSettings, num_classes: int) -> nn.Module:
 def _corrupt_all(images: torch.Tensor, name: str, seed: int, mode: str) -> torch.Tensor:
     if name == CLEAN:
         return images
-    parts = [corrupt(images[s:s + _CORRUPT_CHUNK], name, seed=seed, indices=range(s, min(s + _CORRUPT_CHUNK, len(images))),
-                     mode=mode) for s in range(0, len(images), _CORRUPT_CHUNK)]
+    parts = [corrupt(images[s:s + _CORRUPT_CHUNK], name, seed=seed,
+                     indices=range(s, min(s + _CORRUPT_CHUNK, len(images))), mode=mode)
+             for s in range(0, len(images), _CORRUPT_CHUNK)]
     return torch.cat(parts)
 
 
@@ -385,7 +387,8 @@ def run_overlap(train: ClassificationData, test: ClassificationData, settings: O
     """
     device = torch.device(device)
     if train.num_classes != test.num_classes:
-        raise UsageError(f"train set has {train.num_classes} classes but test set {test.num_classes}; expected the same")
+        raise UsageError(f"train set has {train.num_classes} classes but test set {test.num_classes}; "
+                         "expected the same")
     train_images, test_images = _rgb(train, "training"), _rgb(test, "test")
     if train_images.shape[-2:] != test_images.shape[-2:]:
         raise UsageError(f"training images are {tuple(train_images.shape[-2:])} but test images "
@@ -423,7 +426,8 @@ def run_overlap(train: ClassificationData, test: ClassificationData, settings: O
                 model = train_protocol(model, train_images, train.labels, name, settings, device=device, quiet=quiet)
                 trained.append(name)
                 if model_path is not None:
-                    atomic_save_torch(model_path, {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+                    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+                    atomic_save_torch(model_path, state)
                     atomic_write_json(model_path.with_suffix(".json"), key)
             model = model.to(device).eval()
         for c in rows:
