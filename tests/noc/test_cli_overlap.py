@@ -63,3 +63,22 @@ def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("rtool: error: "), err
     assert fragment in lines[0] and "Traceback" not in err
+
+
+def test_all_means_the_23_in_the_paper_order(tmp_path, capsys, monkeypatch):
+    import rtool.noc.overlap as overlap
+    from rtool.noc import CORRUPTIONS
+
+    seen = {}
+
+    def fake_run(train, test, settings, **kwargs):
+        seen["settings"] = settings
+        return None  # what a non-zero rank gets: nothing to write
+
+    monkeypatch.setattr(overlap, "run_overlap", fake_run)
+    code, _, err = run(["--quiet", "--out", str(tmp_path), *TINY[:2], "--corruptions", "all", "--train-per-class", "2",
+                        "--test-per-class", "1", "--epochs", "40", "--optimizer", "sgd-step"], capsys)
+    assert code == 0, err
+    settings = seen["settings"]
+    assert settings.corruptions == CORRUPTIONS and settings.rows[0] == "none" and len(settings.rows) == 24
+    assert settings.milestones() == (20, 30) and settings.learning_rate == 0.1

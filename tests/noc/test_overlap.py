@@ -111,11 +111,22 @@ def test_rerun_resumes_and_a_lost_file_is_recomputed_alone(tiny_data, tmp_path):
     assert torch.equal(resumed.accuracy, first.accuracy)
     assert model_file.exists() and cell.exists()
 
+    # Damaged files (a half-written disk, a stale format) are recomputed, never fatal.
+    model_file.write_bytes(b"not a checkpoint")
+    cell.write_text("{")
+    with pytest.warns(UserWarning, match="retraining"):
+        repaired = run_overlap(train, test, settings, out_dir=tmp_path)
+    assert repaired.trained == ("gaussian",) and repaired.evaluated == 1
+    assert torch.equal(repaired.accuracy, first.accuracy)
+
     # Another form or subset reuses the same models; other training settings do not.
     bmvc = run_overlap(train, test, OverlapSettings(**{**TINY, "form": "bmvc2021"}), out_dir=tmp_path)
     assert bmvc.trained == () and torch.allclose(bmvc.overlap, first.overlap_bmvc2021, equal_nan=True)
     subset = run_overlap(train, test, OverlapSettings(**{**TINY, "corruptions": ("rotation",)}), out_dir=tmp_path)
     assert subset.trained == () and torch.equal(subset.accuracy, first.accuracy[[0, 2]][:, [0, 2]])
+    other = run_overlap(train, test, OverlapSettings(**{**TINY, "corruptions": ("rotation",), "epochs": 2}),
+                        out_dir=tmp_path)
+    assert other.trained == ("none", "rotation")
 
 
 @needs_ops
