@@ -13,7 +13,7 @@ from rtool.data.classification import ClassificationData
 from rtool.data.classification_catalog import load_classification
 from rtool.errors import UsageError
 from rtool.models import ModelRequest, build_model, num_classes_of
-from rtool.models.corner import corner_training, train_corner_convnet
+from rtool.models.corner import CORNER_ARCHITECTURE, corner_training, train_corner_model
 
 DEFAULT_PLANTED = 15   # mislabelled digits training images in the embedded default
 
@@ -40,12 +40,14 @@ def load_corner_data(dataset: str = "digits", data_dir: Path | None = None, *, p
 
 def load_corner_model(request: ModelRequest, data: CornerData, *, seed: int = 0, epochs: int | None = None,
                       device: torch.device | str = "cpu", quiet: bool = True) -> tuple[nn.Module, str]:
-    """(model in eval mode, its name): a user's `request.name` + `request.weights`, or the authors' ConvNet
-    trained on the training split (cached). Its outputs must match the dataset's classes."""
-    if request.name is None:
-        model = train_corner_convnet(data.train, seed=seed, training=corner_training(data.train.name, epochs),
-                                     device=device, progress=not quiet)
-        name = "corner_convnet (trained here)"
+    """(model in eval mode, its name): a user's `request.name` + `request.weights`, or without weights that
+    architecture (the authors' ConvNet when no name is given) trained on the training split with the authors'
+    recipe (cached). Its outputs must match the dataset's classes."""
+    if request.weights is None:
+        architecture = request.name or CORNER_ARCHITECTURE
+        model = train_corner_model(data.train, seed=seed, training=corner_training(data.train.name, epochs),
+                                   device=device, progress=not quiet, architecture=architecture)
+        name = f"{architecture} (trained here)"
     else:
         model = build_model(request.name, request.weights, request.num_classes)
         name = request.name
