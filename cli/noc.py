@@ -112,6 +112,7 @@ def mce(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes
     CE 100 = as robust as the reference; lower is better.
     """
     import rtool.noc
+    from rtool.report import prepare_out_dir
     from rtool.report.noc import format_scores_table, write_mce_outputs
 
     device = resolve_device(opts.device)
@@ -126,7 +127,7 @@ def mce(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes
         settings = MceSettings(preset=preset, corruptions=names, ce_form=ce_form or "relative",
                                reference=reference or default_of(MceSettings, "reference"), mode=mode,
                                seed=opts.seed, **common)
-    out_dir = opts.out or Path("rtool-out") / "noc-mce"
+    out_dir = prepare_out_dir(opts.out or Path("rtool-out") / "noc-mce")
     inputs = prepare_mce_inputs(dataset, data_dir, ModelRequest(model_name, weights, num_classes),
                                 shapes=ShapesConfig(seed=opts.seed),
                                 reference=settings.reference, reference_weights=reference_weights,

@@ -172,3 +172,18 @@ def test_imagenet_c_runner_sums_over_severities(source):
     del sources[("speckle_noise", 3)]
     with pytest.raises(UsageError, match="severity 3 missing"):
         run_imagenet_c(model, sources)
+
+
+def test_decoding_workers_give_the_same_images(tmp_path):
+    from fixtures.imagenet_layout import make_imagenet_val
+    from rtool.data.imagenet_c import imagenet_val_images
+    from rtool.noc import Crop, FileImages
+
+    fx = make_imagenet_val(tmp_path / "imagenet", defects=False)
+    files = imagenet_val_images(fx.root)
+    assert [f.as_posix() for f in files.paths] == [i.path.as_posix() for i in fx.images]
+    assert list(files.labels) == [i.label for i in fx.images]
+    source = FileImages(files, Crop(36, 32), (0.5,) * 3, (0.25,) * 3)
+    plain = source.batch(0, len(source))
+    assert plain.shape == (len(fx.images), 3, 32, 32) and 0 <= plain.min() and plain.max() <= 1
+    assert torch.equal(source.batch(1, 5, workers=2), plain[1:5])
