@@ -114,10 +114,13 @@ def test_measured_reference_scores_itself_100(source):
         run_mce(model, source, MceSettings(reference="measure:alexnet"))
 
 
-def test_errors_follow_the_hits_and_the_table(source):
-    result = run_mce(Counting(), source, SETTINGS)
-    table = REFERENCE_TABLES["alexnet-2020"]
+@pytest.mark.parametrize("reference", ["alexnet-2020", "resnet50-2020-draft"])
+def test_errors_follow_the_hits_and_the_table(source, reference):
+    settings = MceSettings(corruptions=SETTINGS.corruptions, reference=reference, batch_size=5, shard_size=8)
+    result = run_mce(Counting(), source, settings)
+    table = REFERENCE_TABLES[reference]
     assert result.names == SETTINGS.corruptions and result.n_images == N_IMAGES
+    assert result.reference == reference and result.reference_clean_error == table["none"]
     assert result.clean_error == pytest.approx(1 - result.hits["none"].double().mean().item())
     for s in result.scores:
         assert s.error == pytest.approx(1 - result.hits[s.name].double().mean().item())
