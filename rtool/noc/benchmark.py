@@ -1,6 +1,10 @@
 """ImageNet-NOC mCE (spec noc.md §2-3): the model's error on clean images and under each benchmark
 corruption (one random-severity pass each), CE against a reference, and the mean.
 
+Each condition is its own pass over the data (as in the authors' get_CE_scores.py): files are decoded again
+for each, which `workers` spreads over processes; in exchange every (condition, shard) resumes on its own,
+and a run with one more corruption computes only that one.
+
     import rtool.noc
     result = rtool.noc.run_mce(model, source, rtool.noc.MceSettings(preset="noc8"))
     print(result.mce, [(s.name, s.error, s.ce) for s in result.scores])
