@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import subprocess
 
 import pytest
 import torch
@@ -11,7 +12,6 @@ import rtool.semantic
 from rtool.semantic import MapSettings, ObjectSpec, ViewPreprocess, object_maps, semantic_map, shapenet_objects
 from rtool.semantic.views import ViewScore
 from fixtures.cli import assert_one_line_error
-from fixtures.cli import rtool as rtool_command
 from fixtures.semantic_recipe import SMALL_RECIPE
 from rtool_cli.main import main
 
@@ -100,5 +100,6 @@ def test_cli_on_the_default_and_on_a_shapenet_layout(tmp_path, monkeypatch, caps
     (["--shapenet", "/nonexistent"], ["--shapenet and --weights need --model"]),
     (["--model", "resnet18", "--shapenet", "/nonexistent/sn"], ["/nonexistent/sn", "is not a folder"]),
 ])
-def test_bad_input_is_one_line(args, fragments, tmp_path):
-    assert_one_line_error(rtool_command("--quiet", "--out", tmp_path, "semantic", "maps", *args), *fragments)
+def test_bad_input_is_one_line(args, fragments, tmp_path, capsys):
+    code, stdout, stderr = run(capsys, "--quiet", "--out", tmp_path, "semantic", "maps", *args)
+    assert_one_line_error(subprocess.CompletedProcess([], code, stdout, stderr), *fragments)
