@@ -7,24 +7,17 @@ traces and DeepFool radii of one model to RESULT.pt.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
 
 import rtool.corner
 from rtool.corner import CornerSettings, DeepFoolConfig, dataset_radius, dataset_traces
-from rtool.data import ClassificationData
 from rtool.engine import atomic_save_torch, cleanup, current
 from rtool.models import build_corner_model
 
-
-def blobs(n_per_class: int, split: str, seed: int) -> ClassificationData:
-    gen = torch.Generator().manual_seed(seed)
-    images = 0.1 * torch.rand(3 * n_per_class, 1, 28, 28, generator=gen)
-    labels = torch.arange(3).repeat_interleave(n_per_class)
-    for i, label in enumerate(labels.tolist()):
-        y, x = [(2, 2), (2, 16), (16, 9)][label]
-        images[i, 0, y:y + 10, x:x + 10] += 0.8
-    return ClassificationData(images.clamp(0, 1), labels, ["a", "b", "c"], "blobs", split)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fixtures
+from fixtures.blobs import blobs  # noqa: E402
 
 
 def main() -> None:

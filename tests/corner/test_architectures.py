@@ -10,15 +10,7 @@ from rtool.corner import CornerSettings, DeepFoolConfig
 from rtool.data import ClassificationData
 from rtool.errors import UsageError
 from rtool.models import build_corner_model, corner_model_key, corner_training
-
-
-def colour_blobs(n_per_class: int, split: str, seed: int, size: int = 32) -> ClassificationData:
-    """Three classes of RGB images: one bright channel per class, plus noise."""
-    gen = torch.Generator().manual_seed(seed)
-    images = 0.2 * torch.rand(3 * n_per_class, 3, size, size, generator=gen)
-    labels = torch.arange(3).repeat_interleave(n_per_class)
-    images[torch.arange(len(labels)), labels] += 0.7
-    return ClassificationData(images.clamp(0, 1), labels, ["r", "g", "b"], "colours", split)
+from fixtures.blobs import colour_blobs
 
 
 def test_a_torchvision_model_is_built_for_the_data_and_seeded():
