@@ -231,7 +231,8 @@ def predict_command(opts: GlobalOptions, dataset, data_dir, model_name, weights,
     else:
         chosen = _labelled_split(data, split, settings)
         keys = [str(int(i)) for i in chosen.indices]
-        labels, what, skipped = chosen.labels, f"{len(chosen)} images of the {split} split of {dataset}", 0
+        part = "split" if split == "train" else "half of the test split"
+        labels, what, skipped = chosen.labels, f"{len(chosen)} images of the {split} {part} of {dataset}", 0
         feats = split_features(model, chosen, split, fitted.layer, fitted.mutants, settings, out_dir=out,
                                quiet=opts.quiet)
     if feats is None:
