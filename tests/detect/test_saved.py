@@ -102,3 +102,21 @@ def test_bad_records_are_one_line_errors(tmp_path, record, fragment):
     with pytest.raises(UsageError, match=fragment) as caught:
         load_detector(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_fit_the_same_detector(fitted_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "multi"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "rtool_cli.main", "--quiet", "--device", "cpu", "--out", str(out), "detect", "fit", *TINY]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    single, multi = load_detector(fitted_run.out / "detector.pt"), load_detector(out / "detector.pt")
+    assert multi.thresholds == single.thresholds and multi.mutants == single.mutants
+    assert multi.val_metrics == single.val_metrics
+    assert len(list((out / "shards").glob("detect-train-*/*.pt"))) == 3  # 1437 images in shards of 500
