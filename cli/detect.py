@@ -269,10 +269,12 @@ def export_command(opts: GlobalOptions, dataset, data_dir, model_name, weights, 
     path = detector_path or out / DETECTOR_FILE
     fitted = _load_fitted(path, model, name)
     scripted = export_detector(model.cpu(), fitted.layer, fitted.conductance_detector,
-                               fitted.thresholds["conductance"], torch.zeros(fitted.identity["image_shape"]))
+                               fitted.thresholds["conductance"], torch.zeros(fitted.identity["image_shape"]),
+                               method=fitted.conductance_method, n_steps=fitted.settings.n_steps)
     target = output or out / "detector.jit.pt"
     with atomic_path(target) as tmp:
         scripted.save(str(tmp))
-    click.echo(f"exported the conductance detector on {name} layer {fitted.layer} (threshold "
-               f"{fitted.thresholds['conductance']:.4g}): {target}")
-    click.echo("load it with torch.jit.load(path); module(images) -> (prediction, P(wrong), accept)")
+    click.echo(f"exported the conductance detector on {name} layer {fitted.layer} ({_method_text(fitted)}; "
+               f"threshold {fitted.thresholds['conductance']:.4g}): {target}")
+    click.echo("load it with torch.jit.load(path); module(images) -> (prediction, P(wrong), accept)"
+               + ("" if fitted.conductance_method == "closed_form" else "; call it with gradients enabled"))

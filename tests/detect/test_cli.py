@@ -85,6 +85,27 @@ def test_predict_a_folder_of_images(fitted_run, tmp_path):
     assert "label" not in rows[0]
 
 
+@pytest.mark.slow
+def test_export_gives_the_conductance_decisions(fitted_run, tmp_path):
+    from rtool.detect.experiment import split_features, split_validation
+    from rtool.detect.saved import load_detector
+
+    target = tmp_path / "detector.jit.pt"
+    result = run_inprocess("--quiet", "--out", fitted_run.out, "detect", "export", *MODEL, "--output", target)
+    assert result.returncode == 0, result.stderr
+    assert "right conductance, 2 steps" in result.stdout
+    data, model = default_model()
+    fitted = load_detector(fitted_run.out / "detector.pt")
+    _, test = split_validation(data.test, fitted.settings)
+    feats = split_features(model, test, "test", fitted.layer, fitted.mutants, fitted.settings, out_dir=fitted_run.out)
+    scores, accept = fitted.decide(feats, "conductance")
+    prediction, score, accepted = torch.jit.load(str(target))(test.images)
+    assert torch.equal(prediction, feats.predictions)
+    torch.testing.assert_close(score, scores.float(), atol=1e-5, rtol=1e-4)
+    near = (scores - fitted.thresholds["conductance"]).abs() < 1e-5
+    assert torch.equal(accepted[~near], accept[~near])
+
+
 def test_bad_layer_is_one_line(tmp_path):
     result = run_inprocess("--quiet", "--out", tmp_path, "detect", "fit", *TINY, "--layer", "conv9")
     assert_one_line_error(result, "conv9", "not found")
