@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+import torch
 
 from rtool.corner.inputs import load_corner_data, load_corner_model
 from rtool.data import CLASSIFICATION_DATASETS
@@ -221,7 +222,6 @@ def predict_command(opts: GlobalOptions, dataset, data_dir, model_name, weights,
     if images_dir is not None:
         files = load_image_files(images_dir, tuple(fitted.identity["image_shape"]))
         images, keys, labels, what = files.images, files.keys, None, f"{len(files.keys)} images in {images_dir}"
-        import torch
         feats = sharded_features(model, images, torch.zeros(len(keys), dtype=torch.long),
                                  settings.conductance(fitted.layer), fitted.mutants,
                                  data_key=tensor_fingerprint(images), split="predict",
@@ -259,8 +259,6 @@ def predict_command(opts: GlobalOptions, dataset, data_dir, model_name, weights,
 def export_command(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes, layer, epochs,
                    batch_size, shard_size, detector_path, output) -> None:
     """The conductance detector and the model as one TorchScript module: images -> prediction, score, accept."""
-    import torch
-
     from rtool.detect.export import export_detector
     from rtool.engine import atomic_path
 
