@@ -5,6 +5,8 @@ Peak memory: every entry is also run once in a fresh subprocess, which reports t
 set size over the call (`ru_maxrss` after setup vs after the call; CPU, so the allocator's high-water mark is
 what the process keeps) or, on CUDA, `torch.cuda.max_memory_allocated` over the call; recorded in
 `extra_info["peak_mib"]`. The values are checked against Captum's (spatial mean of its per-neuron output).
+`rtool-integrated` runs with the default `max_rows=256` (all 11 x 8 rows of n_steps 10 in one pass, as Captum);
+`rtool-integrated-rows16` bounds a pass to 16 rows, which is what bounds the memory.
 
 Smoke run with tiny sizes: `RTOOL_BENCH_TINY=1 python -m pytest bench/test_detect_conductance.py`.
 """
@@ -22,7 +24,8 @@ from rtool.detect import ConductanceSettings, layer_conductance
 TINY = os.environ.get("RTOOL_BENCH_TINY") == "1"
 BATCH, SIZE = (2, 64) if TINY else (8, 224)
 STEPS = (2, 3) if TINY else (10, 50)
-IMPLEMENTATIONS = ("rtool-integrated", "rtool-closed-form", "captum")
+# rtool-integrated-rows16: at most 16 rows (2 path points of the batch) per pass, the bounded-memory setting
+IMPLEMENTATIONS = ("rtool-integrated", "rtool-integrated-rows16", "rtool-closed-form", "captum")
 VALUES: dict[tuple[str, int], torch.Tensor] = {}
 
 
@@ -44,9 +47,10 @@ def compute(implementation, model, images, targets, n_steps):
         attr = LayerConductance(model, model.layer4).attribute(images, baselines=0.0, target=targets,
                                                                n_steps=n_steps, method="riemann_trapezoid")
         return attr.detach().flatten(2).mean(2)
-    method = "riemann_trapezoid" if implementation == "rtool-integrated" else "closed_form"
-    return layer_conductance(model, images, ConductanceSettings("layer4", n_steps=n_steps, method=method),
-                             targets=targets).values
+    method = "closed_form" if implementation == "rtool-closed-form" else "riemann_trapezoid"
+    max_rows = 16 if implementation.endswith("rows16") else 256
+    settings = ConductanceSettings("layer4", n_steps=n_steps, method=method, max_rows=max_rows)
+    return layer_conductance(model, images, settings, targets=targets).values
 
 
 def peak_mib(implementation, n_steps, device="cpu"):
