@@ -7,7 +7,7 @@ import click
 
 import rtool.corner
 from rtool.corner import DEEPFOOL_MODES, VARIANTS, CornerSettings, DeepFoolConfig
-from rtool.corner.inputs import load_corner_data, load_corner_model
+from rtool.corner.inputs import inputs_for_model, load_corner_data, load_corner_model
 from rtool.data import CLASSIFICATION_DATASETS
 from rtool.engine import resolve_device, seed_everything
 from rtool.models import ModelRequest
@@ -137,9 +137,9 @@ def _data_and_model(opts: GlobalOptions, dataset, data_dir, planted, model_name,
     device = resolve_device(opts.device)
     seed_everything(opts.seed)
     data = load_corner_data(dataset, data_dir, planted=planted, seed=opts.seed)
-    model, name = load_corner_model(ModelRequest(model_name, weights, num_classes, None), data, seed=opts.seed,
-                                    epochs=epochs, device=device, quiet=opts.quiet)
-    return device, data, model, name
+    request = ModelRequest(model_name, weights, num_classes, None)
+    model, name = load_corner_model(request, data, seed=opts.seed, epochs=epochs, device=device, quiet=opts.quiet)
+    return device, inputs_for_model(data, request), model, name
 
 
 @corner.command("dsa")

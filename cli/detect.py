@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 import torch
 
-from rtool.corner.inputs import load_corner_data, load_corner_model
+from rtool.corner.inputs import inputs_for_model, load_corner_data, load_corner_model
 from rtool.data import CLASSIFICATION_DATASETS
 from rtool.detect import METHODS, OPERATORS, DetectorSettings, DetectSettings, MutationSettings
 from rtool.detect.experiment import detect_layer, split_features, split_validation, validation_mutants
 from rtool.detect.fitted import SCORES
 from rtool.engine import resolve_device, seed_everything
 from rtool.errors import UsageError
-from rtool.models import ModelRequest, build_model
+from rtool.models import ModelRequest, build_model, input_normalization
 from rtool_cli.context import GlobalOptions, pass_options
 from rtool_cli.options import dataset_options, default_of, model_options, shard_size_option
 
@@ -30,6 +30,8 @@ def _out(opts: GlobalOptions) -> Path:
 def _data_options(command):
     for decorator in reversed([
         dataset_options(tuple(CLASSIFICATION_DATASETS), "digits", DATASET_HELP),
+        click.option("--classes", help="imagenet: the classes to load, wnids or indices (e.g. n01440764,1,2); "
+                                       "default every class folder under --data-dir/train and val."),
         model_options(layer_help="Layer whose conductance is used (default: the model's TARGET_LAYER, conv2 "
                                  "for the digits ConvNet)."),
         click.option("--epochs", type=click.IntRange(min=1),
@@ -47,16 +49,21 @@ def _detector_option(command):
                         help=f"Detector file from `rtool detect fit` (default: <out>/{DETECTOR_FILE}).")(command)
 
 
-def _load(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes, epochs, *, need_data=True):
-    """(device, data or None, model, model name)."""
+def _load(opts: GlobalOptions, dataset, data_dir, classes, model_name, weights, num_classes, epochs, *,
+          need_data=True):
+    """(device, data or None, model, model name). With torchvision's named weights the images are normalised as
+    those weights expect (`inputs_for_model`)."""
     device = resolve_device(opts.device)
     seed_everything(opts.seed)
     if model_name is not None and not need_data:
         return device, None, build_model(model_name, weights, num_classes).to(device).eval(), model_name
-    data = load_corner_data(dataset, data_dir, planted=0, seed=opts.seed)
-    model, name = load_corner_model(ModelRequest(model_name, weights, num_classes, None), data, seed=opts.seed,
-                                    epochs=epochs, device=device, quiet=opts.quiet)
-    return device, data, model, name
+    options = {"classes": tuple(c.strip() for c in classes.split(",") if c.strip())} if classes else {}
+    if options and dataset != "imagenet":
+        raise UsageError(f"--classes applies to --dataset imagenet, not {dataset}")
+    data = load_corner_data(dataset, data_dir, planted=0, seed=opts.seed, **options)
+    request = ModelRequest(model_name, weights, num_classes, None)
+    model, name = load_corner_model(request, data, seed=opts.seed, epochs=epochs, device=device, quiet=opts.quiet)
+    return device, inputs_for_model(data, request), model, name
 
 
 def _load_fitted(path: Path, model, name: str):
@@ -104,15 +111,15 @@ def detect() -> None:
               default=default_of(DetectSettings, "val_fraction"), show_default=True,
               help="Share of the test split used for validation (mutants, combiner, thresholds).")
 @pass_options
-def fit_command(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes, layer, epochs, batch_size,
-                shard_size, n_steps, method, operator, gamma, mutants, accept_ratio, max_candidates,
+def fit_command(opts: GlobalOptions, dataset, data_dir, classes, model_name, weights, num_classes, layer, epochs,
+                batch_size, shard_size, n_steps, method, operator, gamma, mutants, accept_ratio, max_candidates,
                 detector_epochs, combined_epochs, val_fraction) -> None:
     """Features and detectors for a model and dataset, saved to <out>/detector.pt with all it needs to reload."""
     from rtool.detect.fitted import fit
     from rtool.detect.saved import save_detector
     from rtool.report.detect import format_metrics_table
 
-    device, data, model, name = _load(opts, dataset, data_dir, model_name, weights, num_classes, epochs)
+    device, data, model, name = _load(opts, dataset, data_dir, classes, model_name, weights, num_classes, epochs)
     defaults = DetectSettings()
     settings = DetectSettings(
         layer=layer, n_steps=n_steps, method=method, val_fraction=val_fraction, seed=opts.seed,
@@ -161,13 +168,13 @@ def _method_text(fitted) -> str:
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True,
               help="test = the held-out half of the test split; val = the half the thresholds were chosen on.")
 @pass_options
-def eval_command(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes, layer, epochs, batch_size,
-                 shard_size, detector_path, split) -> None:
+def eval_command(opts: GlobalOptions, dataset, data_dir, classes, model_name, weights, num_classes, layer, epochs,
+                 batch_size, shard_size, detector_path, split) -> None:
     """Metrics of every detector and the baselines on a split, with the ROC and risk-coverage figures."""
     from rtool.detect.fitted import evaluate
     from rtool.report.detect import caught_line, format_metrics_table, write_eval_outputs
 
-    device, data, model, name = _load(opts, dataset, data_dir, model_name, weights, num_classes, epochs)
+    device, data, model, name = _load(opts, dataset, data_dir, classes, model_name, weights, num_classes, epochs)
     out = _out(opts)
     path = detector_path or out / DETECTOR_FILE
     fitted = _load_fitted(path, model, name)
@@ -203,7 +210,7 @@ def _check_layer_option(layer: str | None, fitted) -> None:
 @click.option("--score", type=click.Choice(SCORES), default="combined", show_default=True,
               help="Which detector (or baseline) decides accept/cancel.")
 @pass_options
-def predict_command(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes, layer, epochs,
+def predict_command(opts: GlobalOptions, dataset, data_dir, classes, model_name, weights, num_classes, layer, epochs,
                     batch_size, shard_size, detector_path, images_dir, split, score) -> None:
     """Prediction, score and accept/cancel of new images (a folder, or a dataset split) as CSV."""
     from rtool.data.image_files import load_image_files
@@ -212,7 +219,7 @@ def predict_command(opts: GlobalOptions, dataset, data_dir, model_name, weights,
 
     if images_dir is not None and not Path(images_dir).expanduser().is_dir():
         raise UsageError(f"--images {images_dir}: no such directory; expected a folder of image files")
-    device, data, model, name = _load(opts, dataset, data_dir, model_name, weights, num_classes, epochs,
+    device, data, model, name = _load(opts, dataset, data_dir, classes, model_name, weights, num_classes, epochs,
                                       need_data=images_dir is None)
     out = _out(opts)
     path = detector_path or out / DETECTOR_FILE
@@ -222,6 +229,10 @@ def predict_command(opts: GlobalOptions, dataset, data_dir, model_name, weights,
     if images_dir is not None:
         files = load_image_files(images_dir, tuple(fitted.identity["image_shape"]))
         images, keys, labels, what = files.images, files.keys, None, f"{len(files.keys)} images in {images_dir}"
+        stats = input_normalization(model_name, weights) if model_name else None
+        if stats is not None:  # the model takes images normalised as its weights expect, like the dataset's
+            mean, std = (torch.tensor(v, dtype=images.dtype).view(1, -1, 1, 1) for v in stats)
+            images = (images - mean) / std
         feats = sharded_features(model, images, torch.zeros(len(keys), dtype=torch.long),
                                  settings.conductance(fitted.layer), fitted.mutants,
                                  data_key=tensor_fingerprint(images), split="predict",
@@ -256,13 +267,13 @@ def predict_command(opts: GlobalOptions, dataset, data_dir, model_name, weights,
 @_detector_option
 @click.option("--output", type=click.Path(path_type=Path), help="Where to write (default: <out>/detector.jit.pt).")
 @pass_options
-def export_command(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes, layer, epochs,
+def export_command(opts: GlobalOptions, dataset, data_dir, classes, model_name, weights, num_classes, layer, epochs,
                    batch_size, shard_size, detector_path, output) -> None:
     """The conductance detector and the model as one TorchScript module: images -> prediction, score, accept."""
     from rtool.detect.export import export_detector
     from rtool.engine import atomic_path
 
-    device, data, model, name = _load(opts, dataset, data_dir, model_name, weights, num_classes, epochs)
+    device, data, model, name = _load(opts, dataset, data_dir, classes, model_name, weights, num_classes, epochs)
     out = _out(opts)
     path = detector_path or out / DETECTOR_FILE
     fitted = _load_fitted(path, model, name)

@@ -12,7 +12,7 @@ from rtool.corner.planted import plant_mislabels
 from rtool.data.classification import ClassificationData
 from rtool.data.classification_catalog import load_classification
 from rtool.errors import UsageError
-from rtool.models import ModelRequest, build_model, num_classes_of
+from rtool.models import ModelRequest, build_model, input_normalization, num_classes_of
 from rtool.models.corner import CORNER_ARCHITECTURE, corner_training, train_corner_model
 
 DEFAULT_PLANTED = 15   # mislabelled digits training images in the embedded default
@@ -26,11 +26,11 @@ class CornerData:
 
 
 def load_corner_data(dataset: str = "digits", data_dir: Path | None = None, *, planted: int | None = None,
-                     seed: int = 0) -> CornerData:
+                     seed: int = 0, **options) -> CornerData:
     """Train and test split of `dataset`; `planted` mislabels in the training split (default: DEFAULT_PLANTED on
-    digits, none elsewhere), drawn with `seed`."""
-    train = load_classification(dataset, data_dir, "train")
-    test = load_classification(dataset, data_dir, "test")
+    digits, none elsewhere), drawn with `seed`. `options` go to the loader (`load_classification`)."""
+    train = load_classification(dataset, data_dir, "train", **options)
+    test = load_classification(dataset, data_dir, "test", **options)
     count = (DEFAULT_PLANTED if dataset == "digits" else 0) if planted is None else planted
     if count == 0:
         return CornerData(train, test, None)
@@ -56,3 +56,12 @@ def load_corner_model(request: ModelRequest, data: CornerData, *, seed: int = 0,
         raise UsageError(f"model {name} has {outputs} outputs but {data.train.name} has {data.train.num_classes} "
                          f"classes; expected a model with {data.train.num_classes} outputs")
     return model.to(device).eval(), name
+
+
+def inputs_for_model(data: CornerData, request: ModelRequest) -> CornerData:
+    """The data as `request`'s model takes it: normalised with its weights' mean/std when they are torchvision's
+    named ImageNet weights, unchanged otherwise (models trained here and checkpoints take [0, 1] images)."""
+    stats = input_normalization(request.name, request.weights) if request.name else None
+    if stats is None:
+        return data
+    return CornerData(data.train.normalized(*stats), data.test.normalized(*stats), data.planted)

@@ -22,6 +22,7 @@ from rtool.models.zoo import (
     TransformSpec,
     build_model,
     check_model_name,
+    input_normalization,
     eval_transform_spec,
     hub_checkpoint_path,
     num_classes_of,
@@ -35,7 +36,7 @@ __all__ = [
     "DIGITS_EPOCHS", "MNIST_EPOCHS", "CornerTraining", "build_corner_model", "classification_accuracy",
     "corner_model_key", "corner_training", "digits_model", "train_corner_model",
     "MODEL_NAMES", "SMALL_MODELS", "TORCHVISION_MODELS", "CornerConvNet", "ShapesCNN", "TransformSpec",
-    "build_model", "cached_model", "check_model_name", "default_target_layer", "eval_transform_spec", "get_layer",
+    "build_model", "cached_model", "check_model_name", "input_normalization", "default_target_layer", "eval_transform_spec", "get_layer",
     "hub_checkpoint_path", "layer_names", "normalize_layer_path", "num_classes_of", "read_state_dict",
     "train_classifier", "weights_enum",
 ]

@@ -104,3 +104,14 @@ def test_deepfool_trains_a_torchvision_model_on_cifar10(tmp_path):
     assert "on 3 test images of cifar10 under resnet18 (trained here)" in result.stdout
     assert len((tmp_path / "df" / "radius.csv").read_text().splitlines()) == 4
     assert len(list((tmp_path / "df" / "shards").glob("corner-deepfool-*/*.pt"))) == 2
+
+
+@pytest.mark.slow
+def test_deepfool_on_an_imagenet_class_subset(tmp_path):
+    from fixtures.imagenet_layout import make_imagenet_classes
+
+    make_imagenet_classes(tmp_path / "inet", per_class=(2, 1), corrupt=False)
+    result = rtool("--quiet", "--out", tmp_path / "df", "corner", "deepfool", "--dataset", "imagenet", "--data-dir",
+                   tmp_path / "inet", "--model", "resnet18", "--epochs", "1", "--max-iter", "2")
+    assert result.returncode == 0, result.stderr
+    assert "on 3 test images of imagenet under resnet18 (trained here)" in result.stdout

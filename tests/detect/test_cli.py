@@ -153,3 +153,8 @@ def test_help_lists_the_subcommands():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_classes_apply_to_imagenet_only(tmp_path):
+    result = run_inprocess("--quiet", "--out", tmp_path, "detect", "fit", "--classes", "n01440764")
+    assert_one_line_error(result, "--classes applies to --dataset imagenet, not digits")
