@@ -6,12 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from rtool.data.classification import to_unit_float
+from rtool.data.classification_folder import DECODE_ERRORS, decode_resized, stack_images
 from rtool.errors import UsageError
 
 
@@ -32,14 +30,11 @@ def load_image_files(folder: str | Path, image_shape: tuple[int, int, int]) -> I
         raise UsageError(f"image folder {root}: no such directory; expected a folder of image files")
     paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
     pixels, keys, skipped = [], [], []
-    mode = "RGB" if channels == 3 else "L"
     for path in paths:
         key = path.relative_to(root).as_posix()
         try:
-            with Image.open(path) as image:
-                pixels.append(np.asarray(image.convert(mode).resize((width, height), Image.Resampling.BILINEAR),
-                                         dtype=np.uint8))
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+            pixels.append(decode_resized(path, channels, (width, height)))
+        except DECODE_ERRORS as err:
             skipped.append((key, f"cannot decode: {err}"))
             continue
         keys.append(key)
@@ -47,6 +42,4 @@ def load_image_files(folder: str | Path, image_shape: tuple[int, int, int]) -> I
         detail = f" ({len(skipped)} unreadable)" if skipped else ""
         raise UsageError(f"image folder {root}: no readable images{detail}; expected {', '.join(IMG_EXTENSIONS)} "
                          f"files")
-    array = np.stack(pixels)
-    array = array[:, None] if channels == 1 else array.transpose(0, 3, 1, 2)
-    return ImageFiles(images=to_unit_float(array), keys=keys, skipped=skipped)
+    return ImageFiles(images=stack_images(pixels, channels), keys=keys, skipped=skipped)

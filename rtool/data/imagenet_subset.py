@@ -12,11 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms.v2 import functional as TF
 
 from rtool.data.classification import ClassificationData, check_split
+from rtool.data.classification_folder import DECODE_ERRORS
 from rtool.data.imagenet_classes import load_imagenet_classes
 from rtool.errors import UsageError
 
@@ -73,7 +74,7 @@ def load_imagenet_subset(root: str | Path, split: str = "train", *, classes: tup
         for path in files:
             try:
                 images.append(_decode(path, resize, image_size))
-            except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+            except DECODE_ERRORS as err:
                 skipped.append((path.relative_to(folder).as_posix(), f"cannot decode: {err}"))
                 continue
             labels.append(known.index(wnid))
