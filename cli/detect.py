@@ -66,11 +66,14 @@ def _load(opts: GlobalOptions, dataset, data_dir, classes, model_name, weights, 
     return device, inputs_for_model(data, request), model, name
 
 
-def _load_fitted(path: Path, model, name: str):
+def _load_fitted(opts: GlobalOptions, detector_path: Path | None, model, layer: str | None):
+    """The saved detector (default <out>/detector.pt), checked against the model and the --layer option."""
     from rtool.detect.saved import load_detector
 
+    path = detector_path or _out(opts) / DETECTOR_FILE
     fitted = load_detector(path)
     fitted.check_model(model, f"detector file {path}")
+    _check_layer_option(layer, fitted)
     return fitted
 
 
@@ -176,9 +179,7 @@ def eval_command(opts: GlobalOptions, dataset, data_dir, classes, model_name, we
 
     device, data, model, name = _load(opts, dataset, data_dir, classes, model_name, weights, num_classes, epochs)
     out = _out(opts)
-    path = detector_path or out / DETECTOR_FILE
-    fitted = _load_fitted(path, model, name)
-    _check_layer_option(layer, fitted)
+    fitted = _load_fitted(opts, detector_path, model, layer)
     settings = replace(fitted.settings, batch_size=batch_size, shard_size=shard_size)
     chosen = _labelled_split(data, split, settings)
     feats = split_features(model, chosen, split, fitted.layer, fitted.mutants, settings, out_dir=out,
@@ -222,9 +223,7 @@ def predict_command(opts: GlobalOptions, dataset, data_dir, classes, model_name,
     device, data, model, name = _load(opts, dataset, data_dir, classes, model_name, weights, num_classes, epochs,
                                       need_data=images_dir is None)
     out = _out(opts)
-    path = detector_path or out / DETECTOR_FILE
-    fitted = _load_fitted(path, model, name)
-    _check_layer_option(layer, fitted)
+    fitted = _load_fitted(opts, detector_path, model, layer)
     settings = replace(fitted.settings, batch_size=batch_size, shard_size=shard_size)
     if images_dir is not None:
         files = load_image_files(images_dir, tuple(fitted.identity["image_shape"]))
@@ -275,8 +274,7 @@ def export_command(opts: GlobalOptions, dataset, data_dir, classes, model_name, 
 
     device, data, model, name = _load(opts, dataset, data_dir, classes, model_name, weights, num_classes, epochs)
     out = _out(opts)
-    path = detector_path or out / DETECTOR_FILE
-    fitted = _load_fitted(path, model, name)
+    fitted = _load_fitted(opts, detector_path, model, layer)
     scripted = export_detector(model.cpu(), fitted.layer, fitted.conductance_detector,
                                fitted.thresholds["conductance"], torch.zeros(fitted.identity["image_shape"]),
                                method=fitted.conductance_method, n_steps=fitted.settings.n_steps)
