@@ -7,12 +7,12 @@ import click
 
 import rtool.corner
 from rtool.corner import DEEPFOOL_MODES, VARIANTS, CornerSettings, DeepFoolConfig
-from rtool.corner.inputs import load_corner_data, load_corner_model
+from rtool.corner.inputs import inputs_for_model, load_corner_data, load_corner_model
 from rtool.data import CLASSIFICATION_DATASETS
 from rtool.engine import resolve_device, seed_everything
 from rtool.models import ModelRequest
 from rtool_cli.context import GlobalOptions, pass_options
-from rtool_cli.options import dataset_options, default_of, model_options
+from rtool_cli.options import dataset_options, default_of, model_options, shard_size_option
 
 DATASET_HELP = "digits = scikit-learn's digits at 28x28 with planted mislabels (embedded, no files needed)."
 
@@ -75,6 +75,9 @@ def corner() -> None:
 @dataset_options(tuple(CLASSIFICATION_DATASETS), "digits", DATASET_HELP)
 @_planted_option
 @click.option("--models", type=click.IntRange(min=1), help="Models per phase (default 4 on digits, 50 elsewhere).")
+@click.option("--architecture", default=default_of(CornerSettings, "architecture"), show_default=True,
+              help="What is trained: the authors' ConvNet (28x28 inputs), shapes_cnn, or a torchvision model by name "
+                   "(resnet18, ...) for CIFAR-10 or an image folder.")
 @click.option("--corner-cases", type=click.IntRange(min=1),
               help="Corner cases to remove (default: the planted count on digits, 200 elsewhere).")
 @click.option("--per-model-k", type=click.IntRange(min=1), help="Nominations per model (default: --corner-cases).")
@@ -84,7 +87,7 @@ def corner() -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=default_of(CornerSettings, "batch_size"),
               show_default=True, help="DeepFool and trace batches.")
 @pass_options
-def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, corner_cases, per_model_k, variant, knn,
+def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, architecture, corner_cases, per_model_k, variant, knn,
                 trace_layers, reference_labels, target_labels, parity, exclude_self, deepfool_mode, max_iter,
                 overshoot, epochs, batch_size) -> None:
     """Train M models, remove the corner cases they agree on, retrain, and compare the robustness radius."""
@@ -95,6 +98,7 @@ def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, corner_
     data = load_corner_data(dataset, data_dir, planted=planted, seed=opts.seed)
     default_k = int(data.planted.numel()) if data.planted is not None else 200
     settings = _settings(parity, target_labels, models=models or (4 if dataset == "digits" else 50),
+                         architecture=architecture,
                          corner_cases=corner_cases or default_k, per_model_k=per_model_k, variant=variant, knn=knn,
                          layers=tuple(trace_layers) or ("logits",), reference_labels=reference_labels,
                          exclude_self=exclude_self, epochs=epochs, seed=opts.seed,
@@ -107,7 +111,7 @@ def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, corner_
         return
     write_corner_outputs(result, data.train, out_dir)
     click.echo(f"{dataset}: {len(data.train)} training and {len(data.test)} test images; {settings.models} models "
-               f"per phase; removed {len(result.corner.indices)} corner cases ({settings.variant}, k={settings.knn})")
+               f"per phase ({settings.architecture}); removed {len(result.corner.indices)} corner cases ({settings.variant}, k={settings.knn})")
     click.echo(format_comparison(result))
     found = result.planted_found()
     if found is not None:
@@ -116,11 +120,13 @@ def run_command(opts: GlobalOptions, dataset, data_dir, planted, models, corner_
 
 
 def _one_model_options(command):
-    """--dataset/--data-dir/--planted and the model (a checkpoint, or the default ConvNet trained for --epochs)."""
+    """--dataset/--data-dir/--planted and the model: --model with --weights (a checkpoint or named weights), or
+    --model alone (default: the authors' ConvNet) trained here on the training split for --epochs."""
     for decorator in reversed([
         dataset_options(tuple(CLASSIFICATION_DATASETS), "digits", DATASET_HELP),
         _planted_option,
-        model_options(layer_help="(unused)"),
+        model_options(layer_help="(unused)",
+                      model_help="Architecture (default corner_convnet); without --weights it is trained here."),
         click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of the default model."),
     ]):
         command = decorator(command)
@@ -131,9 +137,9 @@ def _data_and_model(opts: GlobalOptions, dataset, data_dir, planted, model_name,
     device = resolve_device(opts.device)
     seed_everything(opts.seed)
     data = load_corner_data(dataset, data_dir, planted=planted, seed=opts.seed)
-    model, name = load_corner_model(ModelRequest(model_name, weights, num_classes, None), data, seed=opts.seed,
-                                    epochs=epochs, device=device, quiet=opts.quiet)
-    return device, data, model, name
+    request = ModelRequest(model_name, weights, num_classes, None)
+    model, name = load_corner_model(request, data, seed=opts.seed, epochs=epochs, device=device, quiet=opts.quiet)
+    return device, inputs_for_model(data, request), model, name
 
 
 @corner.command("dsa")
@@ -142,20 +148,27 @@ def _data_and_model(opts: GlobalOptions, dataset, data_dir, planted, model_name,
 @click.option("--targets", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="Score the training images (the authors') or the test images against the training set.")
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True, help="Most surprising to print.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=default_of(CornerSettings, "batch_size"),
+              show_default=True, help="Trace batches.")
+@shard_size_option(CornerSettings)
 @pass_options
 def dsa_command(opts: GlobalOptions, dataset, data_dir, planted, model_name, weights, num_classes, layer, variant,
-                knn, trace_layers, reference_labels, target_labels, parity, exclude_self, targets, epochs, top) -> None:
+                knn, trace_layers, reference_labels, target_labels, parity, exclude_self, targets, epochs, top,
+                batch_size, shard_size) -> None:
     """Surprise of every image of a dataset under one model (CSV, most surprising first in the printout)."""
     from rtool.report.corner import write_surprise_csv
 
     device, data, model, name = _data_and_model(opts, dataset, data_dir, planted, model_name, weights, num_classes,
                                                 epochs)
     settings = _settings(parity, target_labels, variant=variant, knn=knn, layers=tuple(trace_layers) or ("logits",),
-                         reference_labels=reference_labels, exclude_self=exclude_self)
+                         reference_labels=reference_labels, exclude_self=exclude_self, batch_size=batch_size,
+                         shard_size=shard_size)
     target_data = data.train if targets == "train" else data.test
-    result = rtool.corner.dataset_surprise(model, data.train, None if targets == "train" else target_data, settings,
-                                           device=device)
     out = opts.out or Path("rtool-out") / "corner-dsa"
+    result = rtool.corner.dataset_surprise(model, data.train, None if targets == "train" else target_data, settings,
+                                           device=device, out_dir=out, shard_size=shard_size, quiet=opts.quiet)
+    if result is None:  # not rank 0 under torchrun
+        return
     path = write_surprise_csv(result, target_data, out / "surprise.csv")
     order = result.scores.nan_to_num(nan=-float("inf")).argsort(descending=True, stable=True)
     click.echo(f"{variant} of {len(target_data)} {targets} images of {dataset} under {name}, scored under their "
@@ -177,18 +190,21 @@ def dsa_command(opts: GlobalOptions, dataset, data_dir, planted, model_name, wei
 @_deepfool_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=default_of(CornerSettings, "batch_size"),
               show_default=True)
+@shard_size_option(CornerSettings)
 @pass_options
 def deepfool_command(opts: GlobalOptions, dataset, data_dir, planted, model_name, weights, num_classes, layer,
-                     deepfool_mode, max_iter, overshoot, epochs, batch_size) -> None:
+                     deepfool_mode, max_iter, overshoot, epochs, batch_size, shard_size) -> None:
     """DeepFool robustness radius of a model on the test images (per-image CSV and the model's figures)."""
     from rtool.report.corner import write_radius_csv
 
     device, data, model, name = _data_and_model(opts, dataset, data_dir, planted, model_name, weights, num_classes,
                                                 epochs)
-    result = rtool.corner.robustness_radius(model, data.test.images.to(device),
-                                            _deepfool_config(deepfool_mode, max_iter, overshoot),
-                                            batch_size=batch_size, quiet=opts.quiet)
     out = opts.out or Path("rtool-out") / "corner-deepfool"
+    result = rtool.corner.dataset_radius(model, data.test, _deepfool_config(deepfool_mode, max_iter, overshoot),
+                                         batch_size=batch_size, device=device, out_dir=out, shard_size=shard_size,
+                                         quiet=opts.quiet)
+    if result is None:  # not rank 0 under torchrun
+        return
     path = write_radius_csv(result, out / "radius.csv")
     s = result.summary()
     click.echo(f"DeepFool ({deepfool_mode}) on {s.count} test images of {dataset} under {name}:")

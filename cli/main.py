@@ -10,6 +10,7 @@ from rtool.engine.device import resolve_device
 from rtool.errors import UsageError
 from rtool_cli.context import GlobalOptions
 from rtool_cli.corner import corner
+from rtool_cli.detect import detect
 from rtool_cli.info import info
 from rtool_cli.noc import noc
 from rtool_cli.score import score
@@ -34,6 +35,7 @@ def app(ctx: click.Context, device: str, seed: int, out: Path | None, quiet: boo
 
 
 app.add_command(corner)
+app.add_command(detect)
 app.add_command(info)
 app.add_command(score)
 app.add_command(semantic)

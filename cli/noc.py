@@ -1,14 +1,20 @@
-"""`rtool noc`: the 23 modelled corruptions of ImageNet-NOC (preview; mce and overlap are built on rtool.noc)."""
+"""`rtool noc`: the 23 modelled corruptions of ImageNet-NOC (preview), the mCE benchmarks (mce) and the
+overlapping score (overlap)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from rtool.engine import atomic_path
+from rtool.data.shapes import ShapesConfig
+from rtool.engine import atomic_path, resolve_device, seed_everything
 from rtool.errors import UsageError
-from rtool.noc import CORRUPTIONS, MODES, preview_grid
+from rtool.models import ModelRequest
+from rtool.noc import CE_FORMS, CORRUPTIONS, MODES, PRESETS, ImageNetCSettings, MceSettings, preview_grid
+from rtool.noc.inputs import MCE_DATASETS, prepare_mce_inputs
+from rtool.noc.references import IMAGENET_C_REFERENCE
 from rtool_cli.context import GlobalOptions, pass_options
+from rtool_cli.options import batch_size_option, dataset_options, default_of, model_options, shard_size_option
 
 
 def load_image(path: Path, size: int | None):
@@ -76,6 +82,92 @@ def preview(opts: GlobalOptions, image: Path, size: int, keep_size: bool, mode: 
         pil.save(tmp, format="PNG")
     click.echo(f"wrote {target} ({len(names)} corruptions x 3 severities, mode {mode})")
     click.echo("columns: clean, " + ", ".join(names))
+
+
+@noc.command()
+@dataset_options(MCE_DATASETS, "shapes",
+                 "shapes = embedded generated data and its trained CNN (no files needed); imagenet = val class "
+                 "folders; imagenet-c = <corruption>/<1-5>/<wnid>/ folders.")
+@model_options("Not used by mce.")
+@click.option("--preset", type=click.Choice(tuple(PRESETS)), default=default_of(MceSettings, "preset"),
+              show_default=True, help="noc8 = the paper's eight; noc7-code = the seven its code evaluates.")
+@click.option("--corruptions", help="Comma-separated corruptions instead of the preset (imagenet-c: folder names).")
+@click.option("--ce-form", type=click.Choice(CE_FORMS),
+              help="relative (default for NOC: clean error subtracted) or absolute (ImageNet-C's, its default).")
+@click.option("--reference",
+              help="alexnet-2020 (default), resnet50-2020-draft or measure:<model>; imagenet-c: alexnet-2019 "
+                   "(default, the ImageNet-C authors' AlexNet errors) or measure:<model>.")
+@click.option("--reference-weights", help="Weights of a measure:<model> reference (default: --weights).")
+@click.option("--mode", type=click.Choice(MODES), default=default_of(MceSettings, "mode"), show_default=True)
+@click.option("--image-size", type=click.IntRange(min=16), help="Crop side (default: the model's).")
+@click.option("--limit-per-class", type=click.IntRange(min=1), help="Score at most N images per class.")
+@batch_size_option(MceSettings, "Images per forward pass.")
+@shard_size_option(MceSettings)
+@click.option("--workers", type=click.IntRange(min=0), default=default_of(MceSettings, "workers"), show_default=True,
+              help="Image-decoding processes (imagenet, imagenet-c).")
+@pass_options
+def mce(opts: GlobalOptions, dataset, data_dir, model_name, weights, num_classes, layer, preset, corruptions, ce_form,
+        reference, reference_weights, mode, image_size, limit_per_class, batch_size, shard_size, workers) -> None:
+    """Corruption errors and mCE: ImageNet-NOC (random-severity corruptions, CE vs a reference) or ImageNet-C.
+
+    CE 100 = as robust as the reference; lower is better.
+    """
+    import rtool.noc
+    from rtool.report import prepare_out_dir
+    from rtool.report.noc import format_scores_table, write_mce_outputs
+
+    device = resolve_device(opts.device)
+    seed_everything(opts.seed)
+    imagenet_c = dataset == "imagenet-c"
+    names = parse_folder_names(corruptions) if imagenet_c else (parse_names(corruptions) if corruptions else None)
+    common = {"batch_size": batch_size, "shard_size": shard_size, "workers": workers}
+    if imagenet_c:
+        settings = ImageNetCSettings(corruptions=names, ce_form=ce_form or "absolute",
+                                     reference=reference or IMAGENET_C_REFERENCE, **common)
+    else:
+        settings = MceSettings(preset=preset, corruptions=names, ce_form=ce_form or "relative",
+                               reference=reference or default_of(MceSettings, "reference"), mode=mode,
+                               seed=opts.seed, **common)
+    out_dir = prepare_out_dir(opts.out or Path("rtool-out") / "noc-mce")
+    inputs = prepare_mce_inputs(dataset, data_dir, ModelRequest(model_name, weights, num_classes),
+                                shapes=ShapesConfig(seed=opts.seed),
+                                reference=settings.reference, reference_weights=reference_weights,
+                                image_size=image_size, limit_per_class=limit_per_class, corruptions=names,
+                                device=device, quiet=opts.quiet)
+    run = rtool.noc.run_imagenet_c if imagenet_c else rtool.noc.run_mce
+    result = run(inputs.model, inputs.sources if imagenet_c else inputs.source, settings,
+                 reference_model=inputs.reference_model, device=device, out_dir=out_dir, quiet=opts.quiet,
+                 model_name=inputs.model_name, reference_name=inputs.reference_name, identity=inputs.identity)
+    if result is None:  # not rank 0 under torchrun
+        return
+    write_mce_outputs(result, out_dir)
+    if imagenet_c:
+        click.echo(f"ImageNet-C: {len(result.scores)} corruptions x 5 severities, {result.n_images} images in all "
+                   f"({inputs.model_name}); CE = 100 sum of errors over severities / {settings.reference}'s")
+    else:
+        preset_text = "--corruptions" if names else settings.preset
+        click.echo(f"ImageNet-NOC ({preset_text}, mode {settings.mode}, seed {settings.seed}) on {result.n_images} "
+                   f"images ({inputs.model_name}); {settings.ce_form} CE vs {settings.reference}")
+    click.echo(format_scores_table(result))
+    if result.clean_error is not None:
+        mean_error = sum(s.error for s in result.scores) / len(result.scores)
+        click.echo(f"clean error {100 * result.clean_error:.1f}%, mean error under corruption {100 * mean_error:.1f}%; "
+                   f"mCE {result.mce:.1f} (100 = as robust as the reference, lower is better)")
+    else:
+        click.echo(f"mCE {result.mce:.1f} over {len(result.scores) - len(result.undefined)} corruption(s) "
+                   "(100 = as robust as AlexNet, lower is better)")
+    if result.undefined:
+        click.echo(f"CE undefined (left out of the mCE): {', '.join(result.undefined)}")
+    click.echo(f"results: {out_dir}/ (corruptions.csv, summary.json, ce.png, report.html)")
+
+
+def parse_folder_names(text: str | None) -> tuple[str, ...] | None:
+    if not text:
+        return None
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise UsageError(f"--corruptions {text!r}: expected comma-separated ImageNet-C folder names")
+    return names
 
 
 # ------------------------------------------------------------------------------------------ rtool noc overlap

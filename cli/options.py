@@ -38,10 +38,11 @@ def dataset_options(choices: tuple[str, ...], default: str, default_help: str) -
     )
 
 
-def model_options(layer_help: str = "Target layer by dotted path (default: the model's last conv block).") -> Callable:
+def model_options(layer_help: str = "Target layer by dotted path (default: the model's last conv block).",
+                  model_help: str = "Model name (resnet18, resnet50, resnet152, alexnet, ...).") -> Callable:
     """--model, --weights, --num-classes and --layer (into ModelRequest)."""
     return _stack(
-        click.option("--model", "model_name", help="Model name (resnet18, resnet50, resnet152, alexnet, ...)."),
+        click.option("--model", "model_name", help=model_help),
         click.option("--weights", help="None, DEFAULT, a torchvision weights name, or a checkpoint path."),
         click.option("--num-classes", type=click.IntRange(min=1), help="Classifier outputs (when they differ from 1000)."),
         click.option("--layer", help=layer_help),

@@ -218,6 +218,96 @@ def map_command(opts: GlobalOptions, mesh, model_name, weights, class_index, par
                    f"{float(z.reshape(-1)[mask].mean()):.3f}, outside {float(z.reshape(-1)[~mask].mean()):.3f}")
 
 
+def _map_objects(opts: GlobalOptions, model_name, weights, parity, shapenet, classes, max_objects):
+    """(model, preprocess, network name, objects, planted box or None) of a multi-object run."""
+    from rtool.models import build_model
+    from rtool.render import SEMANTIC_CLASSES
+    from rtool.semantic import ObjectSpec, ViewPreprocess, load_semantic_default, shapenet_objects
+    from rtool_cli.options import parse_int_list
+
+    device = resolve_device(opts.device)
+    if model_name is None:
+        if shapenet is not None or weights is not None:
+            raise UsageError("--shapenet and --weights need --model (an ImageNet classifier, e.g. --model resnet50 "
+                             "--weights DEFAULT)")
+        default = load_semantic_default(device=device, quiet=opts.quiet)
+        objects = [ObjectSpec(f"procedural:{name}", default.class_names.index(name), name, name)
+                   for name in default.meshes]
+        planted = (default.planted_low, default.planted_high)
+        return default.model, default.preprocess, "semantic_default", objects, planted
+    if shapenet is None:
+        raise UsageError("--model needs --shapenet ROOT (the objects to map); for one mesh use `rtool semantic map`")
+    if not Path(shapenet).is_dir():
+        raise UsageError(f"--shapenet {str(shapenet)!r} is not a folder; expected <root>/<class>/<id>/models/...")
+    wanted = parse_int_list("--classes", classes)
+    if wanted is None:
+        wanted = [c.class_nb for c in SEMANTIC_CLASSES
+                  if any((Path(shapenet) / name).is_dir() for name in (c.folder, c.synset) if name)]
+        if not wanted:
+            raise UsageError(f"--shapenet {str(shapenet)!r} holds none of the class folders "
+                             f"({', '.join(c.folder for c in SEMANTIC_CLASSES)})")
+    objects = shapenet_objects(shapenet, list(wanted), max_objects)
+    preprocess = ViewPreprocess.for_model(model_name, weights, parity=parity)
+    return build_model(model_name, weights), preprocess, model_name, objects, None
+
+
+@semantic.command("maps")
+@click.option("--model", "model_name", help="torchvision model name (default: the embedded default).")
+@click.option("--weights", help="DEFAULT, a torchvision weights name, or a checkpoint path.")
+@click.option("--parity", is_flag=True, help="The original's raw [0,1] 224² input.")
+@click.option("--shapenet", type=click.Path(file_okay=False, path_type=Path),
+              help="ShapeNet layout root (<root>/<class>/<id>/models/model_normalized.obj).")
+@click.option("--classes", help="Class numbers to map, e.g. 0,4 (default: every class folder under --shapenet).")
+@click.option("--objects", "max_objects", type=click.IntRange(min=1), help="At most this many objects per class.")
+@click.option("--grid", type=click.Choice(["2d", "1d"]), default="2d", show_default=True)
+@click.option("--azimuth-step", type=float, help="Degrees (default 3 in 2-D, 2 in 1-D).")
+@click.option("--elevation-step", type=float, help="Degrees (default 3; 2-D only).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Views rendered and classified together.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write (default: --out or rtool-out/semantic-maps).")
+@pass_options
+def maps_command(opts: GlobalOptions, model_name, weights, parity, shapenet, classes, max_objects, grid, azimuth_step,
+                 elevation_step, batch_size, output) -> None:
+    """Semantic maps of many objects (one resumable shard each, split over torchrun ranks), their per-class
+    averages and the data semantic map."""
+    import torch
+
+    from rtool.report.outputs import prepare_out_dir
+    from rtool.report.semantic.collection import write_object_maps
+    from rtool.semantic import MapSettings, object_maps
+
+    settings = MapSettings(grid=grid, azimuth_step=azimuth_step, elevation_step=elevation_step,
+                           views_per_batch=batch_size)
+    out = prepare_out_dir(output or opts.out or Path("rtool-out") / "semantic-maps")
+    model, preprocess, network, objects, planted = _map_objects(opts, model_name, weights, parity, shapenet, classes,
+                                                               max_objects)
+    result = object_maps(model, objects, preprocess, settings, network_name=network,
+                         device=resolve_device(opts.device), out_dir=out, quiet=opts.quiet)
+    if result is None:  # not rank 0 under torchrun
+        return
+    write_object_maps(result, out)
+    click.echo(f"{len(objects)} objects of {len(result.groups())} classes under {network}, "
+               f"{'x'.join(map(str, result.maps[0].scores.shape))} views each:")
+    for group in result.groups():
+        heat = result.class_average(group)
+        count = sum(spec.group == group for spec in objects)
+        click.echo(f"  {group:<12} {count:>4} objects  mean f {heat.mean:.3f}  f > 0.5 on "
+                   f"{float((heat.scores > 0.5).float().mean()) * 100:.1f}% of views")
+    data = result.data_map()
+    click.echo(f"  data semantic map: mean f {data.mean:.3f}")
+    if planted is not None and data.grid == "2d":
+        from rtool.semantic.default import inside
+
+        xx, yy = data.meshgrid()
+        mask = inside(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1), *planted)
+        z = data.scores.reshape(-1)
+        click.echo(f"  planted range {planted[0].tolist()}..{planted[1].tolist()}: mean f inside "
+                   f"{float(z[mask].mean()):.3f}, outside {float(z[~mask].mean()):.3f}")
+    click.echo(f"results: {out}/ (maps/<class>/<id>.pt, class_<class>.pt/.png, data_map.pt/.png, curves.png, "
+               "summary.csv)")
+
+
 def parse_points(text: str | None, n: int) -> list[tuple[float, ...]] | None:
     """'130,30;50,20' -> [(130, 30), (50, 20)]."""
     if text is None:

@@ -19,6 +19,7 @@ from rtool.corner.deepfool import (
 from rtool.corner.experiment import (PHASES, CornerExperiment, CornerSettings, ModelRun, PairedComparison,
                                      compare_radii, dataset_surprise, run)
 from rtool.corner.planted import plant_mislabels
+from rtool.corner.sharded import DEFAULT_SHARD_SIZE, dataset_radius, dataset_traces
 from rtool.corner.selection import DEFAULT_CORNER_K, TIE_BREAK, CornerCases, select_corner_cases, top_k_per_model
 from rtool.corner.surprise import (
     DEFAULT_K,
@@ -50,6 +51,8 @@ __all__ = [
     # DeepFool robustness radius (deepfool.py)
     "DEEPFOOL_MODES", "DeepFoolConfig", "DeepFoolResult", "RadiusSummary", "deepfool_batch", "robustness_radius",
     "summarize_radii",
+    # over a whole dataset in resumable shards (sharded.py)
+    "DEFAULT_SHARD_SIZE", "dataset_radius", "dataset_traces",
     # corner-case selection (selection.py)
     "DEFAULT_CORNER_K", "TIE_BREAK", "CornerCases", "select_corner_cases", "top_k_per_model",
 ]

@@ -25,12 +25,14 @@ from torch import nn
 import rtool
 from rtool.corner.deepfool import DeepFoolConfig, RadiusSummary, robustness_radius
 from rtool.corner.selection import CornerCases, select_corner_cases
+from rtool.corner.sharded import DEFAULT_SHARD_SIZE, dataset_traces
 from rtool.corner.surprise import DEFAULT_K, LABEL_SOURCES, VARIANTS, surprise_scores
 from rtool.corner.traces import LOGITS, activation_traces
 from rtool.data.classification import ClassificationData
 from rtool.engine import broadcast_from_rank0, run_sharded, stable_hash
 from rtool.errors import UsageError
-from rtool.models.corner import classification_accuracy, corner_training, train_corner_convnet
+from rtool.models import check_model_name
+from rtool.models.corner import CORNER_ARCHITECTURE, classification_accuracy, corner_training, train_corner_model
 
 PHASES = ("original", "retrained")
 
@@ -40,6 +42,7 @@ class CornerSettings:
     """Every choice of the experiment, with its default (the authors' where they made one)."""
 
     models: int = 50                 # M models per phase
+    architecture: str = CORNER_ARCHITECTURE  # what is trained: the authors' ConvNet, or a zoo model by name
     corner_cases: int = 200          # k corner cases removed
     per_model_k: int | None = None   # nominations per model (default: corner_cases)
     variant: str = "dsa3"            # the surprise that nominates (dsa0..dsa3, lsa, mdsa)
@@ -56,6 +59,7 @@ class CornerSettings:
     deepfool: DeepFoolConfig = field(default_factory=DeepFoolConfig)
     dropout_quirk: bool = False      # the authors' models never left training mode: dropout on in traces too
     batch_size: int = 256            # DeepFool / trace batches
+    shard_size: int = DEFAULT_SHARD_SIZE  # images per resumable shard over a dataset (`corner dsa`/`deepfool`)
 
     @classmethod
     def authors(cls, **overrides) -> "CornerSettings":
@@ -63,7 +67,7 @@ class CornerSettings:
         return cls(**{"target_labels": "pred", "dropout_quirk": True, **overrides})
 
     def __post_init__(self) -> None:
-        for name in ("models", "corner_cases", "knn", "batch_size"):
+        for name in ("models", "corner_cases", "knn", "batch_size", "shard_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name}={value!r}: expected a positive integer")
@@ -74,6 +78,7 @@ class CornerSettings:
         for name in ("reference_labels", "target_labels"):
             if getattr(self, name) not in LABEL_SOURCES:
                 raise UsageError(f"{name} {getattr(self, name)!r}: expected one of {', '.join(LABEL_SOURCES)}")
+        check_model_name(self.architecture)
         if not self.layers:
             raise UsageError("layers is empty; expected 'logits' or one or more layer names")
 
@@ -146,30 +151,45 @@ def compare_radii(before: list[float], after: list[float]) -> PairedComparison:
 
 def _train(data: ClassificationData, seed: int, settings: CornerSettings, device, quiet: bool) -> nn.Module:
     training = corner_training(data.name, settings.epochs)
-    return train_corner_convnet(data, seed=seed, training=training, device=device, progress=not quiet,
-                                collective=False)
+    return train_corner_model(data, seed=seed, training=training, device=device, progress=not quiet,
+                              collective=False, architecture=settings.architecture)
 
 
 def dataset_surprise(model: nn.Module, reference: ClassificationData, targets: ClassificationData | None = None,
-                     settings: CornerSettings = CornerSettings(), *, device: torch.device | str = "cpu"):
+                     settings: CornerSettings = CornerSettings(), *, device: torch.device | str = "cpu",
+                     out_dir=None, shard_size: int = DEFAULT_SHARD_SIZE, quiet: bool = True):
     """Surprise (`settings.variant`, traces of `settings.layers`) of every image of `targets` against the traces
     of `reference` (its labels as `settings.reference_labels` say). targets=None scores the reference images
-    themselves, as the authors do with the training set. Returns the variant's result dataclass (`.scores`)."""
+    themselves, as the authors do with the training set. Returns the variant's result dataclass (`.scores`).
+
+    out_dir: the traces are computed in resumable shards there (`rtool.corner.sharded`), split over torchrun
+    ranks; the scores are computed on rank 0 and the other ranks get None.
+    """
+    if settings.exclude_self and targets is not None:
+        raise UsageError("exclude_self applies when the targets are the reference images themselves")
+
     def traces_of(data: ClassificationData):
-        return activation_traces(model.to(device), data.images, settings.layers, labels=data.labels,
-                                 batch_size=settings.batch_size, device=device, dropout=settings.dropout_quirk)
+        return dataset_traces(model, data, settings.layers, batch_size=settings.batch_size, device=device,
+                              dropout=settings.dropout_quirk, out_dir=out_dir, shard_size=shard_size, quiet=quiet)
 
     reference_traces = traces_of(reference)
     target_traces = reference_traces if targets is None else traces_of(targets)
-    if settings.exclude_self and targets is not None:
-        raise UsageError("exclude_self applies when the targets are the reference images themselves")
+    if reference_traces is None or target_traces is None:
+        return None
+    return _scores(reference_traces, target_traces, settings, reference.num_classes)
+
+
+def _scores(reference_traces, target_traces, settings: CornerSettings, num_classes: int):
     return surprise_scores(reference_traces, target_traces, settings.variant, k=settings.knn,
                            reference_labels=settings.reference_labels, target_labels=settings.target_labels,
-                           exclude_self=settings.exclude_self, num_classes=reference.num_classes)
+                           exclude_self=settings.exclude_self, num_classes=num_classes)
 
 
 def _surprise(model: nn.Module, train: ClassificationData, settings: CornerSettings, device) -> torch.Tensor:
-    return dataset_surprise(model, train, None, settings, device=device).scores.double()
+    # Inside one model's shard, on one rank: the traces are computed here, not in collective shards.
+    traces = activation_traces(model.to(device), train.images, settings.layers, labels=train.labels,
+                               batch_size=settings.batch_size, device=device, dropout=settings.dropout_quirk)
+    return _scores(traces, traces, settings, train.num_classes).scores.double()
 
 
 def _deepfool_config(settings: CornerSettings) -> DeepFoolConfig:

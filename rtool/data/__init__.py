@@ -11,6 +11,7 @@ from rtool.data.classification_catalog import CLASSIFICATION_DATASETS, load_clas
 from rtool.data.classification_folder import load_image_folder
 from rtool.data.digits import DIGITS_CLASSES, load_digits
 from rtool.data.folder import BoxFolder
+from rtool.data.image_files import ImageFiles, load_image_files
 from rtool.data.idx import idx_bytes, read_idx
 from rtool.data.mnist import MNIST_CLASSES, load_mnist, mnist_files
 from rtool.data.imagenet import ImageNetVal
@@ -28,10 +29,10 @@ __all__ = [
     "BOX_DATASETS", "BoxDatasetLike", "DataRequest", "dataset_fingerprint", "dataset_labels", "is_multi_label",
     "key_index", "normalisation", "open_box_dataset", "skipped_items",
     "CIFAR10_CLASSES", "CLASSIFICATION_DATASETS", "ClassificationData", "ClassificationDataset", "DIGITS_CLASSES",
-    "MNIST_CLASSES", "SafeUnpickler", "idx_bytes", "load_cifar10", "load_classification", "load_digits",
+    "ImageFiles", "MNIST_CLASSES", "SafeUnpickler", "idx_bytes", "load_cifar10", "load_classification", "load_digits",
     "load_image_folder", "load_mnist", "mnist_files", "read_cifar_batch", "read_idx", "safe_unpickle",
     "BoxBatch", "BoxFolder", "BoxSample", "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD",
     "ImageNetClasses", "ImageNetVal", "Preprocess", "ShapesConfig", "ShapesData", "ShapesDataset", "VOCPairs",
     "VOC_CLASSES", "box_area_fraction", "channel_stats", "collate_samples", "csv_name", "generate_shapes",
-    "load_imagenet_classes", "load_shapes", "union_mask", "write_folder",
+    "load_image_files", "load_imagenet_classes", "load_shapes", "union_mask", "write_folder",
 ]

@@ -2,7 +2,7 @@
 
 Protocol (`ClassificationData`):
 - `images`: float32 tensor [N, C, H, W], values in [0, 1], no mean/std normalisation (the corner-case
-  ConvNet is trained on raw [0, 1] pixels; a model that wants normalisation applies it itself).
+  ConvNet is trained on raw [0, 1] pixels); `normalized(mean, std)` gives the input of a model that wants it.
 - `labels`: int64 tensor [N], each in 0..len(class_names)-1.
 - `class_names`: one name per class; a label is an index into it.
 - `name`: the dataset (`"digits"`, `"mnist"`, `"cifar10"`, `"folder"`); `split`: `"train"` or `"test"`;
@@ -78,6 +78,20 @@ class ClassificationData:
         return ClassificationData(images=self.images[index], labels=self.labels[index],
                                   class_names=list(self.class_names), name=self.name, split=self.split,
                                   source=self.source, indices=self.indices[index], skipped=list(self.skipped))
+
+    def normalized(self, mean, std) -> ClassificationData:
+        """A copy with images (x - mean) / std per channel: the input of a model trained on normalised images
+        (torchvision's ImageNet weights). The result no longer lies in [0, 1]; its `name` is unchanged."""
+        channels = self.images.shape[1]
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
+        std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+        if mean_t.numel() != channels or std_t.numel() != channels or not bool((std_t > 0).all()):
+            raise UsageError(f"{self.name} normalisation: expected {channels} means and {channels} positive stds, "
+                             f"got {mean_t.tolist()} and {std_t.tolist()}")
+        images = (self.images - mean_t.view(1, -1, 1, 1)) / std_t.view(1, -1, 1, 1)
+        return ClassificationData(images=images, labels=self.labels, class_names=list(self.class_names),
+                                  name=self.name, split=self.split, source=self.source, indices=self.indices,
+                                  skipped=list(self.skipped))
 
     def without(self, indices) -> ClassificationData:
         """All samples except those at positions `indices` (order kept): the corner-case removal."""

@@ -29,10 +29,21 @@ def split_root(root: Path, split: str) -> Path:
     return root
 
 
-def _decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError)
+
+
+def decode_resized(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """One image file as uint8 [H, W, 3] (RGB) or [H, W] (grey), resized to size = (W, H) by PIL's bilinear."""
     with Image.open(path) as image:
-        image = image.convert(mode).resize(size, Image.Resampling.BILINEAR)
+        image = image.convert("RGB" if channels == 3 else "L").resize(size, Image.Resampling.BILINEAR)
         return np.asarray(image, dtype=np.uint8)
+
+
+def stack_images(pixels: list[np.ndarray], channels: int) -> torch.Tensor:
+    """Decoded images -> float32 [N, C, H, W] in [0, 1]."""
+    array = np.stack(pixels)
+    array = array[:, None] if channels == 1 else array.transpose(0, 3, 1, 2)
+    return to_unit_float(array)
 
 
 def load_image_folder(root: str | Path, split: str = "train", *, image_size: int | tuple[int, int] = 32,
@@ -53,13 +64,12 @@ def load_image_folder(root: str | Path, split: str = "train", *, image_size: int
     except FileNotFoundError:
         raise UsageError(f"image folder {folder}: no class subfolders; expected {folder}/<class_name>/<image>") from None
     samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
-    mode = "RGB" if channels == 3 else "L"
     pixels, labels, skipped = [], [], []
     for path_str, label in samples:
         path = Path(path_str)
         try:
-            pixels.append(_decode(path, mode, (width, height)))
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+            pixels.append(decode_resized(path, channels, (width, height)))
+        except DECODE_ERRORS as err:
             skipped.append((path.relative_to(folder).as_posix(), f"cannot decode: {err}"))
             continue
         labels.append(label)
@@ -67,8 +77,6 @@ def load_image_folder(root: str | Path, split: str = "train", *, image_size: int
         detail = f" ({len(skipped)} unreadable)" if skipped else ""
         raise UsageError(f"image folder {folder}: no readable images in its class subfolders{detail}; expected "
                          f"{', '.join(IMG_EXTENSIONS)} files")
-    array = np.stack(pixels)
-    array = array[:, None] if channels == 1 else array.transpose(0, 3, 1, 2)
-    return ClassificationData(images=to_unit_float(array), labels=torch.tensor(labels, dtype=torch.int64),
+    return ClassificationData(images=stack_images(pixels, channels), labels=torch.tensor(labels, dtype=torch.int64),
                               class_names=list(class_names), name="folder", split=split, source=str(folder),
                               skipped=skipped)

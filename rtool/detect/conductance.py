@@ -223,7 +223,10 @@ def _closed_form(model, layer, name, head, inputs, baseline, targets) -> torch.T
     handle = layer.register_forward_hook(cut)
     try:
         acts = []
-        for rows in (inputs, baseline):
+        # one baseline row when every input shares it (the default zeros): the model runs in eval mode, so
+        # rows do not interact and its pooled activation broadcasts
+        shared = baseline.shape[0] > 1 and bool((baseline == baseline[:1]).all())
+        for rows in (inputs, baseline[:1] if shared else baseline):
             cut.leaf = None
             model(rows)
             acts.append(cut.leaf.detach())

@@ -26,6 +26,32 @@ class Features:
     def wrong(self) -> torch.Tensor:
         return self.predictions != self.labels
 
+    def __len__(self) -> int:
+        return int(self.predictions.shape[0])
+
+    def to_record(self) -> dict:
+        """Plain tensors and a string (what a shard file holds; loads with weights_only=True)."""
+        return {"logits": self.logits, "predictions": self.predictions, "labels": self.labels,
+                "conductance": self.conductance, "conductance_method": self.conductance_method, "lcr": self.lcr}
+
+    @staticmethod
+    def from_record(record: dict) -> "Features":
+        return Features(**{key: record[key] for key in RECORD_KEYS})
+
+    @staticmethod
+    def concat(parts: list["Features"]) -> "Features":
+        """The rows of `parts` in order (one conductance method)."""
+        if not parts:
+            raise UsageError("no features to concatenate; expected at least one part")
+        methods = {p.conductance_method for p in parts}
+        if len(methods) != 1:
+            raise UsageError(f"features computed with different conductance methods {sorted(methods)}")
+        return Features(**{key: torch.cat([getattr(p, key) for p in parts]) for key in RECORD_KEYS
+                           if key != "conductance_method"}, conductance_method=methods.pop())
+
+
+RECORD_KEYS = ("logits", "predictions", "labels", "conductance", "conductance_method", "lcr")
+
 
 def extract_features(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                      conductance: ConductanceSettings, mutants: MutantSet, batch_size: int = 256) -> Features:

@@ -1,4 +1,8 @@
-"""The corner-case ConvNet trained with the authors' recipe (specs/corner_cases.md §B), seeded and cached.
+"""The corner-case models trained with the authors' recipe (specs/corner_cases.md §B), seeded and cached.
+
+The architecture is the authors' ConvNet (`corner_convnet`, 28x28 inputs) by default; any other classifier of
+rtool's zoo by name (`shapes_cnn`, or a torchvision model such as resnet18 for CIFAR-10 or an image folder) is
+built untrained for the data's classes and trained with the same recipe.
 
 Recipe: `CornerConvNet` on raw [0, 1] pixels (no normalisation, no augmentation), cross-entropy, Adam with
 a constant learning rate 2e-4 (default betas/eps, no weight decay), batch 128 reshuffled every epoch;
@@ -20,8 +24,11 @@ from torch import nn
 from rtool.data.classification import ClassificationData
 from rtool.data.digits import load_digits
 from rtool.errors import UsageError
-from rtool.models.small import CornerConvNet
+from rtool.models.small import CornerConvNet, ShapesCNN
 from rtool.models.train import cached_model, train_classifier
+from rtool.models.zoo import build_model, check_model_name
+
+CORNER_ARCHITECTURE = "corner_convnet"
 
 MNIST_EPOCHS = 20
 DIGITS_EPOCHS = 30
@@ -46,29 +53,51 @@ def corner_training(dataset: str, epochs: int | None = None) -> CornerTraining:
 
 
 def corner_model_key(data: ClassificationData, seed: int, training: CornerTraining,
-                     device: str | torch.device = "cpu") -> dict:
-    """Everything that changes the trained weights: the cache key of `train_corner_convnet`."""
-    return {"model": "corner_convnet", "optimizer": "adam", "schedule": "constant", "training": asdict(training),
+                     device: str | torch.device = "cpu", architecture: str = CORNER_ARCHITECTURE) -> dict:
+    """Everything that changes the trained weights: the cache key of `train_corner_model`."""
+    return {"model": architecture, "optimizer": "adam", "schedule": "constant", "training": asdict(training),
             "dataset": data.name, "split": data.split, "n": len(data), "data": data.fingerprint(),
             "image_shape": list(data.image_shape), "num_classes": data.num_classes, "seed": int(seed),
             "device": torch.device(device).type}
 
 
-def build_corner_convnet(data: ClassificationData, seed: int) -> CornerConvNet:
-    """An untrained `CornerConvNet` for `data`'s channels and classes, its initial weights drawn from `seed`."""
+def build_corner_model(data: ClassificationData, seed: int, architecture: str = CORNER_ARCHITECTURE) -> nn.Module:
+    """An untrained `architecture` for `data`'s channels and classes, its initial weights drawn from `seed`."""
+    architecture = check_model_name(architecture)
     channels, height, width = data.image_shape
-    if (height, width) != _INPUT_SIZE:
+    if architecture == CORNER_ARCHITECTURE and (height, width) != _INPUT_SIZE:
         raise UsageError(f"{data.name} images are {channels}x{height}x{width}; the corner ConvNet expects "
-                         f"{channels}x{_INPUT_SIZE[0]}x{_INPUT_SIZE[1]} (use a torchvision model for other sizes)")
+                         f"{channels}x{_INPUT_SIZE[0]}x{_INPUT_SIZE[1]} (pass a torchvision model for other sizes, "
+                         "e.g. resnet18)")
+    small = {CORNER_ARCHITECTURE: CornerConvNet, "shapes_cnn": ShapesCNN}.get(architecture)
+    if small is None and channels != 3:
+        raise UsageError(f"{architecture} takes 3-channel images but {data.name} images are {channels}x{height}x"
+                         f"{width}; expected corner_convnet or shapes_cnn for them")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        return CornerConvNet(num_classes=data.num_classes, in_channels=channels)
+        if small is not None:
+            return small(num_classes=data.num_classes, in_channels=channels)
+        model = build_model(architecture, None, data.num_classes)
+    _check_input_size(model, architecture, data)
+    return model
 
 
-def train_corner_convnet(data: ClassificationData, *, seed: int = 0, training: CornerTraining | None = None,
-                         device: str | torch.device = "cpu", progress: bool = True,
-                         cache: bool = True, collective: bool = True) -> CornerConvNet:
-    """`CornerConvNet` trained on `data` (raw [0, 1] images) with the authors' recipe; returned in eval mode on CPU.
+def _check_input_size(model: nn.Module, architecture: str, data: ClassificationData) -> None:
+    """One forward pass on two blank images: a network that downsamples past 1x1 fails here, in one line."""
+    with torch.no_grad():
+        try:
+            model.eval()(torch.zeros(2, *data.image_shape))
+        except RuntimeError as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UsageError(f"{architecture} cannot take {data.name}'s {'x'.join(map(str, data.image_shape))} "
+                             f"images ({first_line[:120]}); expected a model for that input size") from None
+
+
+def train_corner_model(data: ClassificationData, *, seed: int = 0, training: CornerTraining | None = None,
+                       device: str | torch.device = "cpu", progress: bool = True, cache: bool = True,
+                       collective: bool = True, architecture: str = CORNER_ARCHITECTURE) -> nn.Module:
+    """`architecture` (the authors' ConvNet by default) trained on `data` (raw [0, 1] images) with the authors'
+    recipe; returned in eval mode on CPU.
 
     training: defaults to `corner_training(data.name)`. cache: load/store through `cached_model` (set False to
     always train, e.g. in benchmarks). collective: under torchrun, True = every rank asks for this same model
@@ -78,7 +107,7 @@ def train_corner_convnet(data: ClassificationData, *, seed: int = 0, training: C
     if len(data) < 2:
         raise UsageError(f"{data.name} {data.split}: {len(data)} images; expected at least 2 to train on")
     training = training or corner_training(data.name)
-    build = lambda: build_corner_convnet(data, seed)  # noqa: E731
+    build = lambda: build_corner_model(data, seed, architecture)  # noqa: E731
 
     def fit(model: nn.Module) -> nn.Module:
         return train_classifier(model, data.images, data.labels, epochs=training.epochs, lr=training.lr,
@@ -87,14 +116,14 @@ def train_corner_convnet(data: ClassificationData, *, seed: int = 0, training: C
 
     if not cache:
         return fit(build()).cpu().eval()
-    return cached_model(corner_model_key(data, seed, training, device), build, fit,
+    return cached_model(corner_model_key(data, seed, training, device, architecture), build, fit,
                         collective=collective).cpu().eval()
 
 
 def digits_model(seed: int = 0, *, epochs: int | None = None, device: str | torch.device = "cpu",
-                 progress: bool = True) -> CornerConvNet:
+                 progress: bool = True) -> nn.Module:
     """The embedded default model of `rtool corner`/`rtool detect`: the ConvNet trained on the digits train split."""
-    return train_corner_convnet(load_digits("train"), seed=seed, training=corner_training("digits", epochs),
+    return train_corner_model(load_digits("train"), seed=seed, training=corner_training("digits", epochs),
                                 device=device, progress=progress)
 
 

@@ -109,6 +109,17 @@ def _named_weights(name: str, weights: str) -> WeightsEnum | None:
         return None
 
 
+def input_normalization(name: str, weights: str | os.PathLike | None) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """(mean, std) the model expects its [0, 1] input normalised with, when `weights` are torchvision's named
+    weights (trained on normalised ImageNet images); None for no weights, a checkpoint or a small model."""
+    if weights is None or not isinstance(weights, str) or name in _SMALL_TRANSFORMS:
+        return None
+    if _named_weights(check_model_name(name), weights) is None:
+        return None
+    spec = eval_transform_spec(name, weights)
+    return spec.mean, spec.std
+
+
 def _looks_like_path(text: str) -> bool:
     return os.sep in text or "/" in text or Path(text).suffix.lower() in _CHECKPOINT_SUFFIXES or text.startswith("~")
 

@@ -1,6 +1,8 @@
 """How numbers are written in every CSV, JSON file and HTML table rtool produces."""
 from __future__ import annotations
 
+import csv
+import io
 import math
 from html import escape
 
@@ -52,3 +54,12 @@ def text_table(rows: list[tuple[str, ...]], left: set[int] = frozenset()) -> str
     return "\n".join("  ".join(cell.ljust(w) if i in left else cell.rjust(w)
                                for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
                      for row in rows)
+
+
+def csv_text(rows: list[list[str]], header: tuple[str, ...] | list[str]) -> str:
+    """A `;`-separated CSV with a header row (the authors' separator), `\n` line ends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -10,6 +10,7 @@ volume over Vol(Ω). No printing, no file I/O here.
     heat = semantic_map(f)                       # 34 x 120 grid
     result = robust_regions(f)                   # the four default start points, three methods
 """
+from rtool.semantic.collection import ObjectMaps, ObjectSpec, object_maps, shapenet_objects
 from rtool.semantic.default import SemanticDefault, SemanticDefaultRecipe, load_semantic_default
 from rtool.semantic.maps import MapSettings, SemanticMap, average_map, map_dict, map_from_dict, semantic_map
 from rtool.semantic.regions import (GRADIENTS, METHODS, START_POINTS_1D, START_POINTS_2D, OptimResult, OptimSettings,
@@ -21,9 +22,9 @@ from rtool.semantic.views import ViewPreprocess, ViewScore
 
 __all__ = [
     "DOMAIN_1D", "DOMAIN_2D", "FIXED_ELEVATION", "GRADIENTS", "METHODS", "START_POINTS_1D", "START_POINTS_2D",
-    "MapSettings", "OptimResult", "OptimSettings", "Region", "SRVRSummary", "SemanticDefault", "SemanticDefaultRecipe",
+    "MapSettings", "ObjectMaps", "ObjectSpec", "OptimResult", "OptimSettings", "Region", "SRVRSummary", "SemanticDefault", "SemanticDefaultRecipe",
     "SemanticMap", "ViewPreprocess", "load_semantic_default",
     "ViewScore", "average_map", "box_corners", "check_points", "corner_matrix", "domain", "map_dict", "map_from_dict",
-    "naive_step", "oir_b_step", "oir_w_step", "optim_dict", "outer_box", "robust_regions", "semantic_map", "srvr",
+    "naive_step", "object_maps", "oir_b_step", "oir_w_step", "optim_dict", "outer_box", "robust_regions", "semantic_map", "shapenet_objects", "srvr",
     "srvr_by_method", "srvr_table", "regions_from_record",
 ]

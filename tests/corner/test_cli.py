@@ -91,3 +91,27 @@ def test_dsa_and_deepfool_on_a_tiny_mnist_fixture(tmp_path):
                      tmp_path / "mnist", "--epochs", "1", "--max-iter", "5")
     assert deepfool.returncode == 0, deepfool.stderr
     assert "on 10 test images of mnist" in deepfool.stdout
+
+
+@pytest.mark.slow
+def test_deepfool_trains_a_torchvision_model_on_cifar10(tmp_path):
+    from fixtures.classification_layout import make_cifar
+
+    make_cifar(tmp_path / "cifar", per_batch=3)
+    result = rtool("--quiet", "--out", tmp_path / "df", "corner", "deepfool", "--dataset", "cifar10", "--data-dir",
+                   tmp_path / "cifar", "--model", "resnet18", "--epochs", "1", "--max-iter", "3", "--shard-size", "2")
+    assert result.returncode == 0, result.stderr
+    assert "on 3 test images of cifar10 under resnet18 (trained here)" in result.stdout
+    assert len((tmp_path / "df" / "radius.csv").read_text().splitlines()) == 4
+    assert len(list((tmp_path / "df" / "shards").glob("corner-deepfool-*/*.pt"))) == 2
+
+
+@pytest.mark.slow
+def test_deepfool_on_an_imagenet_class_subset(tmp_path):
+    from fixtures.imagenet_layout import make_imagenet_classes
+
+    make_imagenet_classes(tmp_path / "inet", per_class=(2, 1), corrupt=False)
+    result = rtool("--quiet", "--out", tmp_path / "df", "corner", "deepfool", "--dataset", "imagenet", "--data-dir",
+                   tmp_path / "inet", "--model", "resnet18", "--epochs", "1", "--max-iter", "2")
+    assert result.returncode == 0, result.stderr
+    assert "on 3 test images of imagenet under resnet18 (trained here)" in result.stdout

@@ -7,23 +7,11 @@ import torch
 import rtool.corner
 import rtool.engine.sharded as sharded
 from rtool.corner import CornerSettings, DeepFoolConfig, compare_radii, plant_mislabels
-from rtool.data import ClassificationData
 from rtool.errors import UsageError
+from fixtures.blobs import blobs
 
 TINY = CornerSettings(models=2, corner_cases=4, epochs=2, knn=3, batch_size=64,
                       deepfool=DeepFoolConfig(max_iter=5))
-
-
-def blobs(n_per_class: int, split: str, seed: int) -> ClassificationData:
-    """Three classes of 28x28 images: a bright square in a class-specific corner, plus noise."""
-    gen = torch.Generator().manual_seed(seed)
-    images = 0.1 * torch.rand(3 * n_per_class, 1, 28, 28, generator=gen)
-    labels = torch.arange(3).repeat_interleave(n_per_class)
-    for i, label in enumerate(labels.tolist()):
-        y, x = [(2, 2), (2, 16), (16, 9)][label]
-        images[i, 0, y:y + 10, x:x + 10] += 0.8
-    return ClassificationData(images=images.clamp(0, 1), labels=labels, class_names=["a", "b", "c"], name="blobs",
-                              split=split)
 
 
 @pytest.fixture(scope="module")

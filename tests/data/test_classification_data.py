@@ -113,4 +113,4 @@ def test_load_classification_errors(tmp_path):
         with pytest.raises(UsageError, match=pattern) as info:
             call()
         assert "\n" not in str(info.value)
-    assert set(CLASSIFICATION_DATASETS) == {"digits", "mnist", "cifar10", "folder"}
+    assert set(CLASSIFICATION_DATASETS) == {"digits", "mnist", "cifar10", "folder", "imagenet"}

@@ -1,23 +1,12 @@
 """Text tables of the corner-case experiment: per-model figures, the corner cases, per-sample radii."""
 from __future__ import annotations
 
-import csv
-import io
-
 from rtool.corner.experiment import CornerExperiment, ModelRun
-from rtool.report.numbers import format_number, text_table
+from rtool.report.numbers import csv_text, format_number, text_table
 
 MODEL_COLUMNS = ("phase", "model", "seed", "test_accuracy", "mean_radius", "rho_adv", "median_radius",
                  "converged_fraction")
 CORNER_COLUMNS = ("rank", "index", "count", "mean_rank", "label", "planted")
-
-
-def _csv(rows: list[list[str]], header: tuple[str, ...]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def _model_row(run: ModelRun) -> list[str]:
@@ -27,7 +16,7 @@ def _model_row(run: ModelRun) -> list[str]:
 
 
 def models_csv_text(result: CornerExperiment) -> str:
-    return _csv([_model_row(run) for run in result.original + result.retrained], MODEL_COLUMNS)
+    return csv_text([_model_row(run) for run in result.original + result.retrained], MODEL_COLUMNS)
 
 
 def corner_cases_csv_text(result: CornerExperiment) -> str:
@@ -37,13 +26,13 @@ def corner_cases_csv_text(result: CornerExperiment) -> str:
              "1" if i in planted else "0"]
             for rank, (i, c, m) in enumerate(zip(corner.indices.tolist(), corner.counts.tolist(),
                                                  corner.mean_rank.tolist()), start=1)]
-    return _csv(rows, CORNER_COLUMNS)
+    return csv_text(rows, CORNER_COLUMNS)
 
 
 def radius_csv_text(radii, final_labels) -> str:
     """Per test image: `rob` (the radius) and `pred_y` (the label after the perturbation), the authors' columns."""
     rows = [[format_number(float(r), 6), str(int(y))] for r, y in zip(radii.tolist(), final_labels.tolist())]
-    return _csv(rows, ("rob", "pred_y"))
+    return csv_text(rows, ("rob", "pred_y"))
 
 
 def format_comparison(result: CornerExperiment) -> str:
@@ -71,7 +60,7 @@ def surprise_csv_text(result, data) -> str:
              format_number(float(b), 6)]
             for i, y, c, v, a, b in zip(data.indices.tolist(), data.labels.tolist(), result.labels.tolist(),
                                         result.scores.tolist(), _column(result, "dist_a"), _column(result, "dist_b"))]
-    return _csv(rows, ("index", "label", "scored_as", "score", "dist_a", "dist_b"))
+    return csv_text(rows, ("index", "label", "scored_as", "score", "dist_a", "dist_b"))
 
 
 def _column(result, name: str) -> list:
@@ -85,4 +74,4 @@ def deepfool_csv_text(result) -> str:
     rows = [[format_number(r, 6), str(p), format_number(h, 6), str(l), str(i), "1" if c else "0"]
             for r, p, h, l, i, c in zip(columns["rob"], columns["pred_y"], columns["rho"], columns["label"],
                                         columns["iterations"], columns["converged"])]
-    return _csv(rows, ("rob", "pred_y", "rho", "label", "iterations", "converged"))
+    return csv_text(rows, ("rob", "pred_y", "rho", "label", "iterations", "converged"))
