@@ -181,10 +181,14 @@ def _overlap_defaults():
 @click.option("--corruptions", "corruption_list",
               default=",".join(_overlap_defaults().corruptions), show_default=True,
               help="Comma-separated corruptions to train on and test with, or 'all' for the 23.")
-@click.option("--dataset", type=click.Choice(("shapes", "digits", "mnist", "cifar10", "folder")), default="shapes",
-              show_default=True, help="shapes = the embedded generated data (no files needed).")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset root (mnist, cifar10, folder).")
-@click.option("--image-size", type=int, help="Image side S: shapes (default 32), folder (default 64).")
+@click.option("--dataset", type=click.Choice(("shapes", "digits", "mnist", "cifar10", "folder", "imagenet")),
+              default="shapes", show_default=True,
+              help="shapes = the embedded generated data (no files needed); imagenet = class folders (the paper's "
+                   "ImageNet-100 is a class subset).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Dataset root (mnist, cifar10, folder, imagenet).")
+@click.option("--classes", help="imagenet: the classes, wnids or indices (default every class folder).")
+@click.option("--image-size", type=int,
+              help="Image side S: shapes (default 32), folder (default 64), imagenet (default 224).")
 @click.option("--train-per-class", type=int, default=400, show_default=True, help="shapes: training images per class.")
 @click.option("--test-per-class", type=int, default=100, show_default=True, help="shapes: test images per class.")
 @click.option("--model", "model_name", default=_overlap_defaults().model, show_default=True,
@@ -204,7 +208,7 @@ def _overlap_defaults():
               show_default=True,
               help="standard = on accuracy ratios to clean (NOC paper); bmvc2021 = on raw accuracies.")
 @pass_options
-def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, image_size, train_per_class,
+def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, classes, image_size, train_per_class,
                     test_per_class, model_name, epochs, batch_size, optimizer, init, lr, mode, form) -> None:
     """Train one model per corruption plus a clean one, fill the accuracy matrix and score how much each pair
     of corruptions overlaps (spec noc.md §4). Models and matrix cells are kept under --out; a rerun resumes."""
@@ -230,8 +234,14 @@ def overlap_command(opts: GlobalOptions, corruption_list, dataset, data_dir, ima
         train, test = shapes_overlap_data(train_per_class, test_per_class, image_size or 32, seed=opts.seed)
     else:
         options = {"image_size": image_size or 64, "channels": 3} if dataset == "folder" else {}
-        if image_size is not None and dataset != "folder":
-            raise UsageError(f"--image-size applies to shapes and folder, not {dataset}")
+        if dataset == "imagenet":
+            options = {"image_size": image_size or 224}
+            if classes:
+                options["classes"] = tuple(c.strip() for c in classes.split(",") if c.strip())
+        elif image_size is not None and dataset != "folder":
+            raise UsageError(f"--image-size applies to shapes, folder and imagenet, not {dataset}")
+        if classes and dataset != "imagenet":
+            raise UsageError(f"--classes applies to --dataset imagenet, not {dataset}")
         train = load_classification(dataset, data_dir, "train", **options)
         test = load_classification(dataset, data_dir, "test", **options)
     out_dir = prepare_out_dir(opts.out or Path("rtool-out") / "noc-overlap")

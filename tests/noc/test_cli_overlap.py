@@ -82,3 +82,17 @@ def test_all_means_the_23_in_the_paper_order(tmp_path, capsys, monkeypatch):
     settings = seen["settings"]
     assert settings.corruptions == CORRUPTIONS and settings.rows[0] == "none" and len(settings.rows) == 24
     assert settings.milestones() == (20, 30) and settings.learning_rate == 0.1
+
+
+def test_an_imagenet_class_subset(tmp_path, capsys):
+    from fixtures.imagenet_layout import make_imagenet_classes
+
+    make_imagenet_classes(tmp_path / "inet", per_class=(3, 2), corrupt=False)
+    out_dir = tmp_path / "o"
+    code, out, err = run(["--quiet", "--out", str(out_dir), "noc", "overlap", "--corruptions", "gaussian",
+                          "--epochs", "1", "--batch-size", "4", "--dataset", "imagenet", "--data-dir",
+                          str(tmp_path / "inet"), "--classes", "n01440764,1", "--image-size", "32"], capsys)
+    assert code == 0, err
+    assert "2 models (shapes_cnn, 1 epochs, 6 training images)" in out
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["conditions"] == ["none", "gaussian"] and summary["test_images"] == 4
