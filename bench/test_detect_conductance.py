@@ -2,8 +2,8 @@
 closed form vs Captum's `LayerConductance` (the same `riemann_trapezoid` path), in one run, one group per n_steps.
 
 Peak memory: every entry is also run once in a fresh subprocess, which reports the growth of its peak resident
-set size over the call (`ru_maxrss` after setup vs after the call; CPU, so the allocator's high-water mark is
-what the process keeps) or, on CUDA, `torch.cuda.max_memory_allocated` over the call; recorded in
+set size over the call (VmHWM after the call over VmRSS before it, the peak reset through /proc/self/clear_refs;
+`ru_maxrss` would carry the parent's peak over fork + exec) or, on CUDA, `torch.cuda.max_memory_allocated` over the call; recorded in
 `extra_info["peak_mib"]`. The values are checked against Captum's (spatial mean of its per-neuron output).
 `rtool-integrated` runs with the default `max_rows=256` (all 11 x 8 rows of n_steps 10 in one pass, as Captum);
 `rtool-integrated-rows16` bounds a pass to 16 rows, which is what bounds the memory.
@@ -12,7 +12,6 @@ Smoke run with tiny sizes: `RTOOL_BENCH_TINY=1 python -m pytest bench/test_detec
 """
 import json
 import os
-import resource
 import subprocess
 import sys
 
@@ -72,9 +71,21 @@ def _measure(implementation, n_steps, device):
         compute(implementation, model, images, targets, n_steps)
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - start) / 2**20
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss is inherited through fork + exec (a child of a large pytest process starts at its parent's peak),
+    # so the peak is reset and read from /proc instead: VmHWM after "5" > clear_refs, growth over VmRSS.
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    before = _status_kib("VmRSS")
     compute(implementation, model, images, targets, n_steps)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024  # KiB on Linux
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 @pytest.fixture(scope="module")

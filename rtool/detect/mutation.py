@@ -210,7 +210,61 @@ class _Graph:
             env = {n: prefix_env[n].clone() for n in needed}  # the suffix may work in place on them
             return self._run(self.nodes[cut:], env, params)
 
+        if inputs.device.type == "cpu":
+            # On a CPU the vmapped suffix (grouped convolutions) was 1.6x slower than one dense pass per mutant.
+            return self._logits_one_by_one(mutants, inputs)
         return torch.vmap(run, randomness="error")(stacked)
+
+    def _logits_one_by_one(self, mutants: list[dict[str, torch.Tensor]], inputs: torch.Tensor) -> torch.Tensor:
+        """One pass per mutant from its first mutated layer on. When that layer is a plain convolution, its clean
+        output is computed once and each mutant recomputes only the output channels it changed."""
+        prefixes: dict[int, dict] = {}
+        logits = []
+        clean = None
+        for params in mutants:
+            cut = self.cut(params)
+            if cut >= len(self.nodes):  # nothing changed (e.g. NS with fewer than 2 filters picked in a layer)
+                clean = self.model(inputs) if clean is None else clean
+                logits.append(clean)
+                continue
+            partial = self._changed_channels(cut, params)
+            stop = cut + 1 if partial is not None else cut
+            if stop not in prefixes:
+                prefixes[stop] = self._run(self.nodes[:stop], {}, {"__input__": inputs})
+            prefix_env = prefixes[stop]
+            needed = {n for node in self.nodes[stop:] for n in node.all_input_nodes if n in prefix_env}
+            env = {n: prefix_env[n].clone() for n in needed}  # the suffix may work in place on them
+            rest = params
+            if partial is not None:
+                node, module, rows = partial
+                weight = params.get(node.target + ".weight", module.weight)[rows]
+                bias = params.get(node.target + ".bias", module.bias)
+                x = prefix_env[node.args[0]]
+                if node in env:
+                    env[node][:, rows] = module._conv_forward(x, weight, None if bias is None else bias[rows])
+                rest = {k: v for k, v in params.items() if not k.startswith(node.target + ".")}
+            logits.append(self._run(self.nodes[stop:], env, rest))
+        return torch.stack(logits)
+
+    def _changed_channels(self, cut: int, params: dict[str, torch.Tensor]):
+        """(node, conv module, changed output channels) when node `cut` is a groups=1 convolution on one input,
+        else None."""
+        node = self.nodes[cut]
+        if node.op != "call_module" or node.kwargs or len(node.args) != 1 or not isinstance(node.args[0],
+                                                                                             torch.fx.Node):
+            return None
+        module = self.model.get_submodule(node.target)
+        if not isinstance(module, nn.modules.conv._ConvNd) or module.transposed or module.groups != 1:
+            return None
+        own = {k[len(node.target) + 1:]: v for k, v in params.items() if k.startswith(node.target + ".")}
+        if not set(own) <= {"weight", "bias"}:
+            return None
+        changed = torch.zeros(module.out_channels, dtype=torch.bool, device=module.weight.device)
+        if "weight" in own:
+            changed |= (own["weight"] != module.weight).flatten(1).any(1)
+        if "bias" in own and module.bias is not None:
+            changed |= own["bias"] != module.bias
+        return node, module, changed.nonzero()[:, 0]
 
 
 def _attribute(model: nn.Module, target: str):
