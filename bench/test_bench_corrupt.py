@@ -1,6 +1,8 @@
 """The 23 corruptions on a batch of 64 images at 224x224: rtool's batched kernels vs a plain copy of the
 batch (the memory floor), the per-image plain references (rtool.ops.reference, or the tensor ops one
-image at a time), and the authors'-style per-image PIL/tensor path (bench/_noc_anchor.py, the anchor).
+image at a time), the authors'-style per-image PIL/tensor path (bench/_noc_anchor.py, the anchor), and, for the
+corruptions it has a counterpart of, the `imagecorruptions` package (ImageNet-C's code, per uint8 HWC image,
+severity 3; its operations differ from NOC's, so only the time compares).
 
 One group per corruption, so pytest-benchmark prints them side by side and the ratios come from one run:
     pytest bench/test_bench_corrupt.py --benchmark-json=corrupt.json
@@ -14,6 +16,10 @@ from rtool.ops import reference as ref
 from _noc_anchor import anchor
 
 BATCH, SIZE = 64, 224
+# NOC corruption -> its nearest imagecorruptions counterpart
+IMAGECORRUPTIONS = {"gaussian": "gaussian_noise", "salt_pepper": "impulse_noise", "blur": "defocus_blur",
+                    "brightness": "brightness", "contrast": "contrast", "elastic": "elastic_transform",
+                    "pixelate": "pixelate"}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 STAMPS = {"artifacts", "vertical_artifacts", "rhombus", "rain", "circle", "obstruction", "border"}
 
@@ -60,7 +66,8 @@ def batches():
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", CORRUPTIONS)
-@pytest.mark.parametrize("implementation", ["copy", "rtool", "rtool-apply", "rtool-fast", "reference", "anchor"])
+@pytest.mark.parametrize("implementation", ["copy", "rtool", "rtool-apply", "rtool-fast", "reference", "anchor",
+                                            "imagecorruptions"])
 def test_corrupt(benchmark, batches, name, device, implementation):
     x = batches[device]
     benchmark.group = f"corrupt {name} {BATCH}x{SIZE} {device}"
@@ -78,6 +85,30 @@ def test_corrupt(benchmark, batches, name, device, implementation):
         pytest.skip("the per-image paths are CPU code")
     elif implementation == "reference":
         run(benchmark, lambda: reference(name, x, params), device, 1)
+    elif implementation == "imagecorruptions":
+        if name not in IMAGECORRUPTIONS:
+            pytest.skip(f"imagecorruptions has no counterpart of {name}")
+        corrupt_hwc = _imagecorruptions()
+        images = [(x[i].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy() for i in range(BATCH)]
+        run(benchmark, lambda: [corrupt_hwc(image, corruption_name=IMAGECORRUPTIONS[name], severity=3)
+                                for image in images], device, 1)
     else:
         records = params.as_records()
         run(benchmark, lambda: torch.stack([anchor(name, x[i], records[i]) for i in range(BATCH)]), device, 1)
+
+
+def _imagecorruptions():
+    """imagecorruptions.corrupt; its 1.1.2 imports pkg_resources, which current setuptools no longer ships."""
+    import importlib.resources
+    import sys
+    import types
+
+    if "pkg_resources" not in sys.modules:
+        try:
+            import pkg_resources  # noqa: F401
+        except ImportError:
+            shim = types.ModuleType("pkg_resources")
+            shim.resource_filename = lambda package, path: str(importlib.resources.files(package) / path)
+            sys.modules["pkg_resources"] = shim
+    corruptions = pytest.importorskip("imagecorruptions", reason="pip install -e '.[bench]' (imagecorruptions)")
+    return corruptions.corrupt
