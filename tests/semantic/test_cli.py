@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import rtool.semantic
-from rtool_cli.main import main
+from fixtures.cli import run_captured as run
 from fixtures.semantic_recipe import SMALL_RECIPE as SMALL
 
 
@@ -13,13 +13,6 @@ from fixtures.semantic_recipe import SMALL_RECIPE as SMALL
 def quick_default(monkeypatch):
     monkeypatch.setattr(rtool.semantic, "load_semantic_default",
                         functools.partial(rtool.semantic.load_semantic_default, SMALL))
-
-
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as stop:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
 
 
 def test_map_then_optim_on_the_default(tmp_path, capsys, quick_default):

@@ -13,7 +13,7 @@ from rtool.semantic import MapSettings, ObjectSpec, ViewPreprocess, object_maps,
 from rtool.semantic.views import ViewScore
 from fixtures.cli import assert_one_line_error
 from fixtures.semantic_recipe import SMALL_RECIPE
-from rtool_cli.main import main
+from fixtures.cli import run_captured as run
 
 COARSE = MapSettings(azimuth_step=60, elevation_step=45, views_per_batch=8)
 
@@ -25,13 +25,6 @@ def write_shapenet_layout(root, folders=("bathtub", "03001627"), ids=("c0ffee00"
             path = root / folder / model_id / "models" / "model_normalized.obj"
             path.parent.mkdir(parents=True)
             path.write_text(f"v 0 0 0\nv 1 0 0\nv 0 {1 + k} 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")
-
-
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as stop:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
