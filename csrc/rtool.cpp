@@ -34,6 +34,11 @@ TORCH_LIBRARY(rtool, m) {
   m.def(
       "rasterize(Tensor vertices, Tensor faces, Tensor colors, int image_size, float near=0.1, "
       "float far=100., bool cull_backfaces=True) -> (Tensor, Tensor, Tensor, Tensor)");
+  // The image alone, drawn at image_size * supersample and averaged over supersample x supersample blocks
+  // (= rasterize + avg_pool2d, bit for bit), without the per-pixel buffers; not differentiable.
+  m.def(
+      "rasterize_image(Tensor vertices, Tensor faces, Tensor colors, int image_size, int supersample=1, "
+      "float near=0.1, float far=100., bool cull_backfaces=True) -> Tensor");
   // Edge-aware gradient of rasterize's image with respect to its vertices (Kato-style boundary motion).
   m.def(
       "rasterize_backward(Tensor grad_image, Tensor image, Tensor face_index, Tensor vertices, Tensor faces, "

@@ -1,4 +1,4 @@
-// Mesh rasterizer: argument checks and the CPU registration of rasterize and rasterize_backward.
+// Mesh rasterizer: argument checks and the CPU registration of rasterize, rasterize_image and rasterize_backward.
 #include "raster.h"
 
 #include <torch/library.h>
@@ -26,21 +26,26 @@ void check_vertices(const at::Tensor& vertices, const char* op) {
               ": vertices must be float32 or float64, got ", vertices.scalar_type());
 }
 
+void check_rasterize_inputs(const at::Tensor& vertices, const at::Tensor& faces, const at::Tensor& colors,
+                            int64_t image_size, double near, double far, const char* op) {
+  check_vertices(vertices, op);
+  check_faces(faces, vertices.size(1), vertices.device(), op);
+  TORCH_CHECK(colors.dim() == 3 && colors.size(0) == vertices.size(0) && colors.size(1) == faces.size(0),
+              "rtool.", op, ": colors must be [B, F, C] = [", vertices.size(0), ", ", faces.size(0),
+              ", C], got shape ", colors.sizes());
+  TORCH_CHECK(colors.scalar_type() == vertices.scalar_type(), "rtool.", op, ": colors must have the vertices' dtype ",
+              vertices.scalar_type(), ", got ", colors.scalar_type());
+  TORCH_CHECK(colors.device() == vertices.device(), "rtool.", op, ": colors are on ", colors.device(),
+              " but vertices are on ", vertices.device());
+  TORCH_CHECK(image_size > 0, "rtool.", op, ": image_size must be > 0, got ", image_size);
+  TORCH_CHECK(near > 0 && far > near, "rtool.", op, ": need 0 < near < far, got near=", near, " far=", far);
+}
+
 }  // namespace
 
 RasterProblem prepare_rasterize(const at::Tensor& vertices, const at::Tensor& faces, const at::Tensor& colors,
                                 int64_t image_size, double near, double far, bool cull) {
-  check_vertices(vertices, "rasterize");
-  check_faces(faces, vertices.size(1), vertices.device(), "rasterize");
-  TORCH_CHECK(colors.dim() == 3 && colors.size(0) == vertices.size(0) && colors.size(1) == faces.size(0),
-              "rtool.rasterize: colors must be [B, F, C] = [", vertices.size(0), ", ", faces.size(0),
-              ", C], got shape ", colors.sizes());
-  TORCH_CHECK(colors.scalar_type() == vertices.scalar_type(), "rtool.rasterize: colors must have the vertices' dtype ",
-              vertices.scalar_type(), ", got ", colors.scalar_type());
-  TORCH_CHECK(colors.device() == vertices.device(), "rtool.rasterize: colors are on ", colors.device(),
-              " but vertices are on ", vertices.device());
-  TORCH_CHECK(image_size > 0, "rtool.rasterize: image_size must be > 0, got ", image_size);
-  TORCH_CHECK(near > 0 && far > near, "rtool.rasterize: need 0 < near < far, got near=", near, " far=", far);
+  check_rasterize_inputs(vertices, faces, colors, image_size, near, far, "rasterize");
   const int64_t batch = vertices.size(0), channels = colors.size(2), s = image_size;
   const auto options = vertices.options();
   return RasterProblem{
@@ -52,6 +57,25 @@ RasterProblem prepare_rasterize(const at::Tensor& vertices, const at::Tensor& fa
       at::zeros({batch, s, s, 3}, options),
       at::zeros({batch, s, s}, options),
       s,
+      near,
+      far,
+      cull,
+  };
+}
+
+RasterImageProblem prepare_rasterize_image(const at::Tensor& vertices, const at::Tensor& faces,
+                                           const at::Tensor& colors, int64_t image_size, int64_t supersample,
+                                           double near, double far, bool cull) {
+  check_rasterize_inputs(vertices, faces, colors, image_size, near, far, "rasterize_image");
+  TORCH_CHECK(supersample > 0, "rtool.rasterize_image: supersample must be > 0, got ", supersample);
+  const int64_t s = image_size;
+  return RasterImageProblem{
+      vertices.contiguous(),
+      faces.contiguous(),
+      colors.contiguous(),
+      at::empty({vertices.size(0), colors.size(2), s, s}, vertices.options()),
+      s,
+      supersample,
       near,
       far,
       cull,
@@ -93,6 +117,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rasterize_cpu(const a
   return {problem.image, problem.face_index, problem.bary, problem.depth};
 }
 
+at::Tensor rasterize_image_cpu(const at::Tensor& vertices, const at::Tensor& faces, const at::Tensor& colors,
+                              int64_t image_size, int64_t supersample, double near, double far, bool cull) {
+  RasterImageProblem problem = prepare_rasterize_image(vertices, faces, colors, image_size, supersample, near, far, cull);
+  rasterize_image_cpu_kernel(problem);
+  return problem.image;
+}
+
 at::Tensor rasterize_backward_cpu(const at::Tensor& grad_image, const at::Tensor& image, const at::Tensor& face_index,
                                   const at::Tensor& vertices, const at::Tensor& faces, bool cull) {
   RasterBackwardProblem problem = prepare_rasterize_backward(grad_image, image, face_index, vertices, faces, cull);
@@ -104,6 +135,7 @@ at::Tensor rasterize_backward_cpu(const at::Tensor& grad_image, const at::Tensor
 
 TORCH_LIBRARY_IMPL(rtool, CPU, m) {
   m.impl("rasterize", &rasterize_cpu);
+  m.impl("rasterize_image", &rasterize_image_cpu);
   m.impl("rasterize_backward", &rasterize_backward_cpu);
 }
 

@@ -52,6 +52,20 @@ RTOOL_RASTER_HD bool barycentrics(const ScreenFace<T>& f, T px, T py, T* w) {
   return w[0] >= T(0) && w[1] >= T(0) && w[2] >= T(0);
 }
 
+// One output pixel of a supersampled image: the mean over a k x k block of samples (face ids with row stride
+// `stride`, -1 = background, colour 0) of `color[f * channels]`, summed row by row from 0 and divided by
+// k * k, the order and rounding of F.avg_pool2d, so the image equals rasterize + avg_pool2d bit for bit.
+template <typename T>
+RTOOL_RASTER_HD T block_mean(const int64_t* ids, int64_t stride, int64_t k, const T* color, int64_t channels) {
+  T sum = T(0);
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t f = ids[i * stride + j];
+      sum += f < 0 ? T(0) : color[f * channels];
+    }
+  return sum / T(k * k);
+}
+
 // Perspective-correct camera depth at barycentrics w.
 template <typename T>
 RTOOL_RASTER_HD T interpolated_depth(const ScreenFace<T>& f, const T* w) {

@@ -13,7 +13,7 @@ from rtool.ops.corrupt import (
 )
 from rtool.ops.deepfool import deepfool_step
 from rtool.ops.dsa import dsa_knn, dsa_nearest
-from rtool.ops.raster import rasterize, rasterize_backward
+from rtool.ops.raster import rasterize, rasterize_backward, rasterize_image
 from rtool.ops.scorecam import MASK_MODES, scorecam_masks
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "MASK_MODES", "scorecam_masks",
     "dsa_knn", "dsa_nearest",
     "deepfool_step",
-    "rasterize", "rasterize_backward",
+    "rasterize", "rasterize_backward", "rasterize_image",
     "NOISE_MODES", "RESAMPLE_MODES", "STAMP_KINDS", "corrupt_affine", "corrupt_box_blur", "corrupt_hue",
     "corrupt_noise", "corrupt_resample", "corrupt_stamp",
 ]

@@ -1,4 +1,5 @@
-"""Mesh rasterizer: the Python face of torch.ops.rtool.rasterize and its edge-aware backward."""
+"""Mesh rasterizer: the Python face of torch.ops.rtool.rasterize, its edge-aware backward and the image-only
+rasterize_image."""
 from __future__ import annotations
 
 import torch
@@ -39,6 +40,24 @@ def rasterize(
     return torch.ops.rtool.rasterize(vertices, faces, colors, image_size, near, far, cull_backfaces)
 
 
+def rasterize_image(
+    vertices: torch.Tensor,
+    faces: torch.Tensor,
+    colors: torch.Tensor,
+    image_size: int,
+    supersample: int = 1,
+    near: float = DEFAULT_NEAR,
+    far: float = DEFAULT_FAR,
+    cull_backfaces: bool = True,
+) -> torch.Tensor:
+    """The image of `rasterize` drawn at `image_size * supersample` and averaged over supersample x supersample
+    blocks: [B, C, image_size, image_size], bit for bit `F.avg_pool2d(rasterize(..., image_size * supersample)[0],
+    supersample)`, without the full-size image, face index, barycentrics and depth (for renders that need no
+    gradient: it is not differentiable)."""
+    require_operators("rasterize_image")
+    return torch.ops.rtool.rasterize_image(vertices, faces, colors, image_size, supersample, near, far, cull_backfaces)
+
+
 def rasterize_backward(
     grad_image: torch.Tensor,
     image: torch.Tensor,
@@ -77,6 +96,14 @@ if operators_loaded():
         bary = vertices.new_empty((batch, size, size, 3))
         depth = vertices.new_empty((batch, size, size))
         return image, face_index, bary, depth
+
+    @torch.library.register_fake("rtool::rasterize_image")
+    def _rasterize_image_fake(vertices, faces, colors, image_size, supersample=1, near=DEFAULT_NEAR, far=DEFAULT_FAR,
+                              cull_backfaces=True):
+        torch._check(vertices.dim() == 3 and vertices.shape[2] == 3, lambda: "vertices must be [B, V, 3]")
+        torch._check(faces.dim() == 2 and faces.shape[1] == 3, lambda: "faces must be [F, 3]")
+        torch._check(colors.dim() == 3, lambda: "colors must be [B, F, C]")
+        return vertices.new_empty((vertices.shape[0], colors.shape[2], image_size, image_size))
 
     @torch.library.register_fake("rtool::rasterize_backward")
     def _rasterize_backward_fake(grad_image, image, face_index, vertices, faces, cull_backfaces=True):

@@ -51,7 +51,7 @@ def scorecam_masks_ref(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Mesh rasterizer (rtool.ops.rasterize / rasterize_backward): dense references, every pixel against every
+# Mesh rasterizer (rtool.ops.rasterize / rasterize_image / rasterize_backward): dense references, every pixel against every
 # face, the same arithmetic as csrc/raster/raster_math.h.
 
 
@@ -105,6 +105,13 @@ def rasterize_ref(vertices, faces, colors, image_size, near=0.1, far=100.0, cull
         flat = torch.where(covered[:, None], colors[b][ids.clamp(min=0)], torch.zeros((), dtype=dtype, device=device))
         image[b] = flat.T.reshape(channels, s, s)
     return image, face_index.view(batch, s, s), bary.view(batch, s, s, 3), depth.view(batch, s, s)
+
+
+def rasterize_image_ref(vertices, faces, colors, image_size, supersample=1, near=0.1, far=100.0,
+                        cull_backfaces=True):
+    """Reference for rtool.ops.rasterize_image: the dense image at image_size * supersample, average-pooled."""
+    image = rasterize_ref(vertices, faces, colors, image_size * supersample, near, far, cull_backfaces)[0]
+    return torch.nn.functional.avg_pool2d(image, supersample) if supersample > 1 else image
 
 
 def _boundary_gradient_ref(x, y, area2, px, py, qx, qy, axis, direction, coef):

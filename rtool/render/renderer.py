@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from rtool.errors import UsageError
-from rtool.ops.raster import DEFAULT_FAR, DEFAULT_NEAR, rasterize
+from rtool.ops.raster import DEFAULT_FAR, DEFAULT_NEAR, rasterize, rasterize_image
 from rtool.render.camera import CAMERA_DISTANCE, double_sided, eye_position, face_shading, look_at, perspective
 from rtool.render.mesh import Mesh
 
@@ -77,6 +77,10 @@ class Renderer:
     def _render_pass(self, vertices, faces, shade, az, el) -> torch.Tensor:
         colors = shade[None, :, None].expand(az.numel(), -1, 3)
         projected = perspective(look_at(vertices, eye_position(az, el, self.distance)))
+        if not (torch.is_grad_enabled() and (projected.requires_grad or colors.requires_grad)):
+            # No graph to build: the image alone, averaged in the kernel (the same bits as the path below).
+            return rasterize_image(projected, faces, colors, self.image_size, self.supersample, self.near, self.far,
+                                   True)
         internal = self.image_size * self.supersample
         image = rasterize(projected, faces, colors, internal, self.near, self.far, True)[0]
         if self.supersample > 1:

@@ -2,8 +2,10 @@
 import pytest
 import torch
 
-from rtool.ops import rasterize, rasterize_backward
-from rtool.ops.reference import rasterize_backward_ref, rasterize_ref
+import torch.nn.functional as F
+
+from rtool.ops import rasterize, rasterize_backward, rasterize_image
+from rtool.ops.reference import rasterize_backward_ref, rasterize_image_ref, rasterize_ref
 
 
 def random_mesh(batch, num_vertices, num_faces, seed, dtype=torch.float64, device="cpu", spread=1.2):
@@ -143,6 +145,53 @@ def test_backfaces_are_culled_unless_asked():
     assert (rasterize(ccw, torch.tensor([[0, 1, 2]]), colors, 16)[1] >= 0).sum() > 0
 
 
+def pooled_rasterize(vertices, faces, colors, size, supersample, **kwargs):
+    """What rasterize_image replaces: the full-size image of rasterize, average-pooled."""
+    image = rasterize(vertices, faces, colors, size * supersample, **kwargs)[0]
+    return F.avg_pool2d(image, supersample) if supersample > 1 else image
+
+
+@pytest.mark.parametrize("supersample", [1, 2, 3])
+@pytest.mark.parametrize("index", range(len(sample_inputs("cpu"))))
+def test_image_matches_reference(index, supersample):
+    (vertices, faces, colors, size), kwargs = sample_inputs("cpu")[index]
+    got = rasterize_image(vertices, faces, colors, size, supersample, **kwargs)
+    torch.testing.assert_close(got, rasterize_image_ref(vertices, faces, colors, size, supersample, **kwargs))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("supersample, size", [(1, 40), (2, 23), (3, 17), (5, 9), (17, 3)])
+def test_image_is_the_pooled_rasterize_bit_for_bit(supersample, size, dtype):
+    # Overlapping faces, odd sizes and factors whose blocks do not divide the 16-pixel tiles.
+    vertices, faces, colors = random_mesh(3, 60, 150, seed=51, dtype=dtype, spread=1.0)
+    got = rasterize_image(vertices, faces, colors, size, supersample)
+    assert got.shape == (3, 3, size, size) and got.dtype == dtype
+    assert torch.equal(got, pooled_rasterize(vertices, faces, colors, size, supersample))
+
+
+def test_image_writes_background_and_empty_meshes_as_zero():
+    v, f, c = random_mesh(2, 5, 0, seed=5)
+    image = rasterize_image(v, f.reshape(0, 3), c.reshape(2, 0, 3), 8, 2)
+    assert image.shape == (2, 3, 8, 8) and torch.all(image == 0)
+    v, f, c = random_mesh(2, 10, 8, seed=7)
+    assert torch.all(rasterize_image(v + torch.tensor([5.0, 0.0, 0.0], dtype=v.dtype), f, c, 10, 2) == 0)
+
+
+def test_image_errors_name_the_operator():
+    args = random_mesh(1, 5, 4, seed=0)
+    with pytest.raises(RuntimeError, match=r"rtool\.rasterize_image: supersample must be > 0"):
+        rasterize_image(*args, 8, 0)
+    with pytest.raises(RuntimeError, match=r"rtool\.rasterize_image: colors must be \[B, F, C\]"):
+        rasterize_image(args[0], args[1], args[2][:, :2], 8, 2)
+
+
+def test_opcheck_image():
+    for (vertices, faces, colors, size), kwargs in sample_inputs("cpu"):
+        for supersample in (1, 2):
+            torch.library.opcheck(torch.ops.rtool.rasterize_image.default,
+                                  (vertices, faces, colors, size, supersample), kwargs)
+
+
 def test_opcheck():
     for args, kwargs in sample_inputs("cpu", requires_grad=True):
         torch.library.opcheck(torch.ops.rtool.rasterize.default, args, kwargs)
@@ -195,6 +244,10 @@ def test_cuda_matches_cpu():
         got = rasterize_backward(grad.cuda(), image.cuda(), face_index.cuda(), cuda_args[0], cuda_args[1],
                                  kwargs.get("cull_backfaces", True))
         torch.testing.assert_close(got.cpu(), want, atol=1e-4, rtol=1e-5)
+        for supersample in (1, 2, 3):
+            vertices, faces, colors, size = args
+            image = rasterize_image(*cuda_args, supersample, **kwargs).cpu()
+            assert torch.equal(image, rasterize_image(vertices, faces, colors, size, supersample, **kwargs))
 
 
 def test_result_does_not_depend_on_the_thread_count():
@@ -212,3 +265,16 @@ def test_result_does_not_depend_on_the_thread_count():
     for a, b in zip(one, many):
         assert torch.equal(a, b)
     assert torch.equal(grad_one, grad_many)
+
+
+def test_image_does_not_depend_on_the_thread_count():
+    vertices, faces, colors = random_mesh(3, 80, 200, seed=41, dtype=torch.float32, spread=1.0)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = rasterize_image(vertices, faces, colors, 35, 2)
+        torch.set_num_threads(max(2, threads))
+        many = rasterize_image(vertices, faces, colors, 35, 2)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many)
