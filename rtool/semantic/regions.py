@@ -2,7 +2,9 @@
 point in which f stays high, by naive, OIR_B (outer-inner, black-box) or OIR_W (outer-inner, white-box).
 
 The update rules are the original code's matrix forms. Every corner of every start point and method (and the
-outer box Q where a method needs it) is evaluated in ONE call of f per iteration.
+outer box Q where a method needs it) is evaluated in ONE call of f per iteration, except for an objective
+with a `grad_batch_size` (ViewScore): it gets OIR_W's gradient rows in chunks of that size, forward and
+backward per chunk, and the other rows in one call without a graph.
 
 `parity` keeps the original's behaviour: OIR_W's gradient G is d/du CrossEntropy(softmax p, z), almost the
 NEGATIVE of df/du, and the domain clipping is a no-op, so boxes may leave Ω, collapse or reach NaN. The
@@ -175,8 +177,25 @@ def _parity_target(f: Objective, u: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return values, -values
 
 
+def _evaluate_with_grad(f: Objective, points: torch.Tensor, grad_rows: int | None, settings: OptimSettings):
+    """(f at `points` [N, n], G at the first `grad_rows` of them (None: all)) from one call of f with a graph."""
+    u = points.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        if settings.parity:
+            values, target = _parity_target(f, u)
+        else:
+            values = f(u)
+            target = values
+        if target.requires_grad:
+            (grad,) = torch.autograd.grad(target[:grad_rows].sum(), u, allow_unused=True, materialize_grads=True)
+        else:  # f does not depend on u (a constant)
+            grad = torch.zeros_like(u)
+    return values.detach().to(torch.float64).reshape(-1), grad[:grad_rows].to(torch.float64)
+
+
 def _evaluate(f: Objective, points: torch.Tensor, grad_rows: int, settings: OptimSettings):
-    """f at `points` [N, n] in one call; G [grad_rows, n] at the first `grad_rows` points (0: none)."""
+    """f at `points` [N, n] (in one call unless f has a `grad_batch_size`); G [grad_rows, n] at the first
+    `grad_rows` points (0: none)."""
     n = points.shape[1]
     if grad_rows == 0:
         with torch.no_grad():
@@ -192,18 +211,21 @@ def _evaluate(f: Objective, points: torch.Tensor, grad_rows: int, settings: Opti
         plus, minus = values[count:].reshape(2, grad_rows, n)
         grad = (plus - minus) / (2 * h)
         return values[:count], (-grad if settings.parity else grad)
-    u = points.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        if settings.parity:
-            values, target = _parity_target(f, u)
-        else:
-            values = f(u)
-            target = values
-        if target.requires_grad:
-            (grad,) = torch.autograd.grad(target[:grad_rows].sum(), u, allow_unused=True, materialize_grads=True)
-        else:  # f does not depend on u (a constant)
-            grad = torch.zeros_like(u)
-    return values.detach().to(torch.float64).reshape(-1), grad[:grad_rows].to(torch.float64)
+    # An objective with `grad_batch_size` (ViewScore) takes the gradient rows through forward and backward
+    # chunk by chunk, each chunk's graph freed before the next, and the other rows in one call without a
+    # graph; any other f gets all rows in one call.
+    chunk = getattr(f, "grad_batch_size", None)
+    if chunk is None:
+        return _evaluate_with_grad(f, points, grad_rows, settings)
+    values, grads = [], []
+    for start in range(0, grad_rows, chunk):
+        part, grad = _evaluate_with_grad(f, points[start:min(start + chunk, grad_rows)], None, settings)
+        values.append(part)
+        grads.append(grad)
+    if grad_rows < points.shape[0]:
+        with torch.no_grad():
+            values.append(f(points[grad_rows:]).to(torch.float64).reshape(-1))
+    return torch.cat(values), torch.cat(grads)
 
 
 # ------------------------------------------------------------------------------------------- search

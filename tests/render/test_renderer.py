@@ -78,6 +78,21 @@ def test_batch_equals_one_by_one_and_scalar_broadcasts():
     assert torch.equal(in_passes, batch)
 
 
+@pytest.mark.parametrize("supersample", [1, 2, 3])
+def test_render_without_a_graph_equals_the_differentiable_render(supersample):
+    # No grad needed: the image-only kernel; with grad: rasterize + avg_pool2d. The same bits either way.
+    renderer = Renderer(image_size=40, supersample=supersample)
+    mesh = procedural_mesh("chair")
+    azimuth = torch.tensor([0.0, 37.0, 181.0, 300.0], requires_grad=True)
+    elevation = torch.tensor([10.0, -10.0, 45.0, 80.0])
+    with_graph = renderer.render(mesh, azimuth, elevation)
+    assert with_graph.requires_grad
+    with torch.no_grad():
+        without = renderer.render(mesh, azimuth, elevation)
+    assert torch.equal(without, with_graph.detach())
+    assert torch.equal(renderer.render(mesh, azimuth.detach(), elevation), without)
+
+
 def test_degenerate_faces_and_empty_views():
     renderer = Renderer(image_size=16)
     cube = procedural_mesh("cube")

@@ -9,6 +9,7 @@ from rtool.errors import UsageError
 from rtool.render import procedural_mesh
 from rtool.semantic import (MapSettings, OptimSettings, ViewPreprocess, ViewScore, map_dict, map_from_dict,
                             robust_regions, semantic_map)
+from rtool.semantic.views import CPU_GRAD_BATCH
 
 TINY = MapSettings(azimuth_step=45, elevation_step=17)  # 8 azimuths x 6 elevations
 
@@ -114,10 +115,32 @@ def test_region_search_through_the_renderer_in_both_modes(view_score):
     (lambda: MapSettings(grid="1d", elevation_step=3), "2-D grid only"),
     (lambda: ViewPreprocess(32, mean=(0.5,)), "mean and std"),
     (lambda: ViewScore(tiny_classifier(), procedural_mesh("cube"), 7, ViewPreprocess(32)), "class 7"),
+    (lambda: ViewScore(tiny_classifier(), procedural_mesh("cube"), 1, ViewPreprocess(32), grad_batch_size=0),
+     "grad_batch_size=0"),
 ])
 def test_bad_input_is_a_usage_error(make, message):
     with pytest.raises(UsageError, match=message):
         make()
+
+
+def test_gradient_chunks_are_small_on_a_cpu_unless_given(view_score):
+    assert view_score.grad_batch_size == min(view_score.batch_size, CPU_GRAD_BATCH)
+    chosen = ViewScore(view_score.model, view_score.mesh, 1, ViewPreprocess(32), batch_size=32, grad_batch_size=2)
+    assert chosen.grad_batch_size == 2
+
+
+def test_chunked_gradients_match_one_call(view_score):
+    from rtool.semantic.regions import _evaluate
+
+    points = torch.tensor([[30.0, 20.0], [100.0, 40.0], [200.0, 10.0], [300.0, 60.0], [10.0, 5.0]],
+                          dtype=torch.float64)
+    one = ViewScore(view_score.model, view_score.mesh, 1, ViewPreprocess(32), batch_size=8, grad_batch_size=8)
+    two = ViewScore(view_score.model, view_score.mesh, 1, ViewPreprocess(32), batch_size=8, grad_batch_size=2)
+    values_one, grad_one = _evaluate(one, points, 3, OptimSettings())
+    values_two, grad_two = _evaluate(two, points, 3, OptimSettings())
+    torch.testing.assert_close(values_two, values_one)
+    torch.testing.assert_close(grad_two, grad_one)
+    assert grad_one.shape == (3, 2) and grad_one.abs().sum() > 0
 
 
 def test_parity_gradient_of_a_classifier_is_cross_entropy_of_the_softmax(view_score):

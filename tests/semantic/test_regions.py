@@ -199,6 +199,32 @@ def test_one_call_of_f_per_iteration_covers_every_corner():
     assert calls == [torch.Size([4 * 3 * 4 + 4 * 2 * 4, 2])] * 5
 
 
+class ChunkedBump:
+    """planted_bump as an objective that asks for its gradient rows in chunks (as ViewScore does)."""
+
+    def __init__(self, grad_batch_size):
+        self.grad_batch_size = grad_batch_size
+        self.calls = []
+
+    def __call__(self, u):
+        self.calls.append((u.shape[0], torch.is_grad_enabled() and u.requires_grad))
+        return planted_bump(u)
+
+
+@pytest.mark.parametrize("parity", [False, True])
+def test_grad_rows_go_in_chunks_with_the_objectives_grad_batch_size(parity):
+    settings = OptimSettings(iterations=3, parity=parity)
+    chunked = ChunkedBump(grad_batch_size=3)
+    got = robust_regions(chunked, None, settings)
+    want = robust_regions(planted_bump, None, settings)
+    # OIR_W's 4 points x 4 corners with gradients in chunks of 3; the other 64 rows in one call without a graph
+    assert chunked.calls == ([(3, True)] * 5 + [(1, True), (64, False)]) * 3
+    for method in settings.methods:
+        for region, reference in zip(got.regions[method], want.regions[method]):
+            torch.testing.assert_close(region.trace, reference.trace, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(region.loss, reference.loss, rtol=1e-12, atol=1e-12)
+
+
 def test_one_dimensional_defaults_run_all_methods():
     f = lambda u: torch.exp(-((u[:, 0] - 130) / 30) ** 2)  # noqa: E731
     result = robust_regions(f, None, OptimSettings(iterations=200), n=1)
