@@ -119,7 +119,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rasterize_cpu(const a
 
 at::Tensor rasterize_image_cpu(const at::Tensor& vertices, const at::Tensor& faces, const at::Tensor& colors,
                               int64_t image_size, int64_t supersample, double near, double far, bool cull) {
-  RasterImageProblem problem = prepare_rasterize_image(vertices, faces, colors, image_size, supersample, near, far, cull);
+  RasterImageProblem problem =
+      prepare_rasterize_image(vertices, faces, colors, image_size, supersample, near, far, cull);
   rasterize_image_cpu_kernel(problem);
   return problem.image;
 }

@@ -51,8 +51,8 @@ def scorecam_masks_ref(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Mesh rasterizer (rtool.ops.rasterize / rasterize_image / rasterize_backward): dense references, every pixel against every
-# face, the same arithmetic as csrc/raster/raster_math.h.
+# Mesh rasterizer (rtool.ops.rasterize / rasterize_image / rasterize_backward): dense references, every pixel
+# against every face, the same arithmetic as csrc/raster/raster_math.h.
 
 
 def _screen_faces(view: torch.Tensor, faces: torch.Tensor, size: int, cull: bool):

@@ -45,7 +45,7 @@ class ViewPreprocess:
         return (images - mean) / std
 
 
-CPU_GRAD_BATCH = 8  # resnet18 on 2 cores, one OIR_W iteration: 0.76 s at 8, 0.78 s at 4, 0.80 s at 16, 1.5-2.1 s at 32
+CPU_GRAD_BATCH = 8  # resnet18, 2 cores, one OIR_W iteration (bench/README.md): 0.81 s at 8, 0.84 s at 4 and 16
 
 
 class ViewScore:

@@ -1,7 +1,8 @@
 // CUDA twin of the rasterizer: one thread per face sets up its screen triangle, then one thread per pixel
 // scans every face in id order (bounding-box reject first), so the nearest face and the tie-break equal
 // the CPU kernel's. rasterize_image keeps the nearest face of each sample in a scratch buffer and averages
-// k x k blocks with the CPU's block_mean. The backward runs one thread per pixel pair and adds into the vertices atomically.
+// k x k blocks with the CPU's block_mean. The backward runs one thread per pixel pair and adds into the
+// vertices atomically.
 #include <cuda_runtime.h>
 
 #include <cstdint>
