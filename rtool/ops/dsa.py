@@ -24,7 +24,7 @@ def dsa_knn(
     optional) names one reference row per query that must be skipped (-1 = none), e.g. the query's own
     row when the queries are the references themselves. The kernel keeps one centred copy of refs and
     visits the references block by block (``chunk`` rows per BLAS product for traces wider than 32
-    features; fixed 512-row tiles for narrower ones), so beyond the inputs and outputs the working memory
+    features; fixed 2048-row chunks for narrower ones), so beyond the inputs and outputs the working memory
     is O(N * D + threads * 256 * chunk): no [Q, N] distance matrix is ever formed.
 
     Returns ``(distances, indices)``, both [Q, C, k]: distances float64 (exact: each candidate found by

@@ -173,3 +173,12 @@ def test_cuda_matches_reference(case):
     assert rtool.ops.cuda_compiled(), "a GPU is present but rtool was built without CUDA kernels"
     args, kwargs = sample_inputs("cuda")[case]
     _check(args, kwargs)
+
+
+@pytest.mark.parametrize("dim", [10, 40])
+def test_nan_reference_rows_are_never_found(rng, dim):
+    # NaN rows spread over the vector groups of both paths; the reference never finds them either.
+    refs = torch.randn(300, dim, generator=rng)
+    refs[torch.randperm(300, generator=rng)[:70]] = float("nan")
+    queries = torch.randn(9, dim, generator=rng)
+    _check((queries, refs, _offsets([150, 150], "cpu"), 20, None, 64), {})

@@ -1,11 +1,16 @@
-// CPU kernel for dsa_knn. The queries are split into blocks, one task per block (coarse parallelism: no
-// synchronisation inside a call). Per block and per class, the references are visited in chunks; the
-// GEMM form ||q||^2 + ||r||^2 - 2 q.r of the centred data, in the input precision, gives approximate
-// squared distances (through at::mm for wide traces, through a fused loop over a transposed copy for
-// narrow ones, where a GEMM with a tiny inner size is write-bound), a scan keeps every row that could
-// still be among the k nearest given a bound on the rounding error, and at the class end the surviving
-// candidates are re-ranked by their exact float64 distance (ties: lowest row). Working memory: one
-// centred copy of refs plus O(block * chunk) per thread.
+// CPU kernel for dsa_knn.
+//
+// Queries are taken in blocks (one task per block, handed out from a shared counter: no synchronisation inside a
+// call). Per block and class, the class's reference rows are visited in chunks. For a whole chunk, the GEMM form
+// ||q||^2 + ||r||^2 - 2 q.r of centred data, in the input precision, gives approximate squared distances (a
+// register-blocked loop over a transposed copy for narrow traces, where a GEMM with a tiny inner size is
+// write-bound; at::mm for wide ones), and the minimum of every group of one vector's width of rows. Per query, the
+// first chunk of a class gives a cheap bound on the k-th smallest distance: the k smallest group minima are the
+// values of k distinct rows, so the k-th smallest value cannot exceed the k-th smallest minimum; afterwards the
+// k-th smallest candidate bounds it. Only the groups whose minimum passes the bound are scanned for candidates.
+// Every bound is widened by the rounding error of the GEMM form, and
+// at the class end the candidates are re-ranked by their exact float64 distance (ties: lowest row), so the result
+// is exact. Working memory: one centred copy of refs plus O(block * chunk) per thread.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -18,172 +23,221 @@
 
 #include "../dsa.h"
 
+#pragma GCC diagnostic ignored "-Wpsabi"  // 64-byte vector helpers are always inlined: no ABI crosses a call
+
 namespace rtool::dsa {
 namespace {
 
-constexpr int64_t kMaxQueryBlock = 256;
-constexpr int64_t kMinQueryBlock = 16;
-constexpr int64_t kFusedMaxDim = 32;  // narrower traces skip BLAS (a GEMM with a tiny inner size is write-bound)
-constexpr int64_t kFusedTile = 512;   // reference columns per fused tile: the transposed tile stays in L1
-constexpr int64_t kPerGroup = 16;    // rows tested together against the running threshold
+constexpr int64_t kFusedMaxDim = 32;   // narrower traces skip BLAS
+constexpr int64_t kFusedChunk = 2048;  // narrow traces: reference rows per chunk (a block's values stay in L2)
+constexpr int64_t kFusedBlock = 32;    // narrow traces: queries per task (each chunk is read once per block)
+constexpr int64_t kWideBlock = 128;    // wide traces: queries per task (rows of each at::mm)
+constexpr int64_t kQueryGroup = 4;     // queries that share each reference load in the register-blocked loop
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The hot loops are compiled twice, for x86-64-v3 (AVX2, FMA) and the baseline; the loader picks one.
-#define RTOOL_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+// The hot loops are compiled for x86-64-v4 (AVX-512), v3 (AVX2, FMA) and the baseline; the loader picks one.
+#define RTOOL_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
-// How the rows of one distance block are grouped for the threshold test.
-struct Groups {
-  int64_t count, per_group;
-  static Groups of(int64_t n) {
-    const int64_t count = std::max<int64_t>(8, ((n + kPerGroup - 1) / kPerGroup + 7) / 8 * 8);
-    return {count, (n + count - 1) / count};
-  }
-  int64_t padded() const { return count * per_group; }
+// 64-byte vectors (GCC/Clang vector extensions): lowered to whatever the clone's target has.
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float V __attribute__((vector_size(64)));
+};
+template <>
+struct Simd<double> {
+  typedef double V __attribute__((vector_size(64)));
 };
 
-// The running state of one query within one class.
 template <typename T>
-struct RowState {
-  std::vector<double> upper_heap;                      // max-heap of the k smallest upper bounds seen
-  std::vector<std::pair<double, int64_t>> candidates;  // (lower bound, row)
+__attribute__((always_inline)) inline typename Simd<T>::V load(const T* p) {
+  typename Simd<T>::V v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename T>
+__attribute__((always_inline)) inline void store(T* p, typename Simd<T>::V v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+// The smallest lane (NaN lanes count as +inf), by halving: log2(lanes) shuffles and minima.
+__attribute__((always_inline)) inline float lane_min(Simd<float>::V v) {
+  using V = Simd<float>::V;
+  v = v == v ? v : std::numeric_limits<float>::infinity();
+  V w = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  v = w < v ? w : v;
+  w = __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  v = w < v ? w : v;
+  w = __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  v = w < v ? w : v;
+  w = __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  v = w < v ? w : v;
+  return v[0];
+}
+__attribute__((always_inline)) inline double lane_min(Simd<double>::V v) {
+  using V = Simd<double>::V;
+  v = v == v ? v : std::numeric_limits<double>::infinity();
+  V w = __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+  v = w < v ? w : v;
+  w = __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+  v = w < v ? w : v;
+  w = __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+  v = w < v ? w : v;
+  return v[0];
+}
+
+// Group g of a chunk = its rows [g * L, (g + 1) * L), L = one vector's width: the rows tested together.
+template <typename T>
+constexpr int64_t kGroup = sizeof(typename Simd<T>::V) / sizeof(T);
+
+// Minima of the groups from the one holding row j0 on, over rows [g * L, n) (+inf where all are NaN).
+template <typename T>
+__attribute__((always_inline)) inline void tail_minima(const T* val, int64_t j0, int64_t n, T* group_min) {
+  constexpr int64_t L = kGroup<T>;
+  for (int64_t g = j0 / L; g * L < n; ++g) {
+    T m = std::numeric_limits<T>::infinity();
+    for (int64_t j = g * L; j < std::min(n, (g + 1) * L); ++j) m = val[j] < m ? val[j] : m;
+    group_min[g] = m;
+  }
+}
+
+// val[i * ldv + j] = rsq[j] - 2 sum_d q[i * dim + d] rt[d * stride + j] for i < kQueryGroup, j < n (rt: the
+// transposed centred refs, from the chunk's first row), and group_min[i * ldg + g] the minimum of group g of
+// row i. Each reference load serves kQueryGroup queries.
+template <typename T>
+__attribute__((always_inline)) inline void partial_values_impl(const T* q, const T* rt, const T* rsq, int64_t dim,
+                                                               int64_t stride, int64_t n, T* val, int64_t ldv,
+                                                               T* group_min, int64_t ldg) {
+  using V = typename Simd<T>::V;
+  constexpr int64_t L = kGroup<T>;
+  int64_t j0 = 0;
+  for (; j0 + 2 * L <= n; j0 += 2 * L) {
+    V acc[kQueryGroup][2] = {};
+    for (int64_t d = 0; d < dim; ++d) {
+      const V r0 = load(rt + d * stride + j0), r1 = load(rt + d * stride + j0 + L);
+      for (int64_t i = 0; i < kQueryGroup; ++i) {
+        const T qd = q[i * dim + d];
+        acc[i][0] += qd * r0;
+        acc[i][1] += qd * r1;
+      }
+    }
+    const V s0 = load(rsq + j0), s1 = load(rsq + j0 + L);
+    for (int64_t i = 0; i < kQueryGroup; ++i) {
+      const V v0 = s0 - T(2) * acc[i][0], v1 = s1 - T(2) * acc[i][1];
+      store(val + i * ldv + j0, v0);
+      store(val + i * ldv + j0 + L, v1);
+      group_min[i * ldg + j0 / L] = lane_min(v0);
+      group_min[i * ldg + j0 / L + 1] = lane_min(v1);
+    }
+  }
+  for (int64_t i = 0; i < kQueryGroup; ++i) {
+    for (int64_t j = j0; j < n; ++j) {
+      T acc = 0;
+      for (int64_t d = 0; d < dim; ++d) acc += q[i * dim + d] * rt[d * stride + j];
+      val[i * ldv + j] = rsq[j] - 2 * acc;
+    }
+    tail_minima(val + i * ldv, j0, n, group_min + i * ldg);
+  }
+}
+RTOOL_SIMD_CLONES void partial_values(const float* q, const float* rt, const float* rsq, int64_t dim,
+                                      int64_t stride, int64_t n, float* val, int64_t ldv, float* group_min,
+                                      int64_t ldg) {
+  partial_values_impl(q, rt, rsq, dim, stride, n, val, ldv, group_min, ldg);
+}
+RTOOL_SIMD_CLONES void partial_values(const double* q, const double* rt, const double* rsq, int64_t dim,
+                                      int64_t stride, int64_t n, double* val, int64_t ldv, double* group_min,
+                                      int64_t ldg) {
+  partial_values_impl(q, rt, rsq, dim, stride, n, val, ldv, group_min, ldg);
+}
+
+// val[j] = rsq[j] - 2 dot[j], j < n, and the group minima.
+template <typename T>
+__attribute__((always_inline)) inline void values_from_dots_impl(const T* dot, const T* rsq, int64_t n, T* val,
+                                                                 T* group_min) {
+  using V = typename Simd<T>::V;
+  constexpr int64_t L = kGroup<T>;
+  int64_t j0 = 0;
+  for (; j0 + L <= n; j0 += L) {
+    const V v = load(rsq + j0) - T(2) * load(dot + j0);
+    store(val + j0, v);
+    group_min[j0 / L] = lane_min(v);
+  }
+  for (int64_t j = j0; j < n; ++j) val[j] = rsq[j] - 2 * dot[j];
+  tail_minima(val, j0, n, group_min);
+}
+RTOOL_SIMD_CLONES void values_from_dots(const float* dot, const float* rsq, int64_t n, float* val,
+                                        float* group_min) {
+  values_from_dots_impl(dot, rsq, n, val, group_min);
+}
+RTOOL_SIMD_CLONES void values_from_dots(const double* dot, const double* rsq, int64_t n, double* val,
+                                        double* group_min) {
+  values_from_dots_impl(dot, rsq, n, val, group_min);
+}
+
+// The skipped row leaves its group: its value becomes +inf and the group's minimum is taken again.
+template <typename T>
+void leave_out(T* val, T* group_min, int64_t n, int64_t j) {
+  constexpr int64_t L = kGroup<T>;
+  val[j] = std::numeric_limits<T>::infinity();
+  const int64_t g = j / L;
+  T m = std::numeric_limits<T>::infinity();
+  for (int64_t t = g * L; t < std::min(n, (g + 1) * L); ++t) m = val[t] < m ? val[t] : m;
+  group_min[g] = m;
+}
+
+// The candidates of one query within one class.
+template <typename T>
+struct Selection {
+  std::vector<std::pair<double, int64_t>> candidates;  // (lower bound of the squared distance, row)
+  double upper = kInf;                                 // bounds the k-th smallest squared distance seen
   std::vector<T> scratch;
 
   void reset() {
-    upper_heap.clear();
     candidates.clear();
+    upper = kInf;
   }
-  double threshold(int64_t k) const {
-    return static_cast<int64_t>(upper_heap.size()) < k ? kInf : upper_heap.front();
+
+  // Offers the chunk of n rows from `first`: the squared distance of row first + j is within `bound` of
+  // qsq + val[j]; group_min[g] is the minimum of val over group g (the skipped row already left out).
+  void offer(const T* val, const T* group_min, int64_t n, int64_t first, double qsq, double bound, int64_t k,
+             int64_t skip_row) {
+    constexpr int64_t L = kGroup<T>;
+    const int64_t num_groups = (n + L - 1) / L;
+    if (upper == kInf && num_groups >= k) {
+      scratch.assign(group_min, group_min + num_groups);
+      std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end());
+      const T kth = scratch[k - 1];
+      if (kth <= std::numeric_limits<T>::max()) upper = qsq + static_cast<double>(kth) + bound;
+    }
+    const T cut = cut_for(upper, qsq, bound);
+    for (int64_t g = 0; g < num_groups; ++g) {
+      if (!(group_min[g] <= cut)) continue;
+      for (int64_t j = g * L; j < std::min(n, (g + 1) * L); ++j) {
+        if (val[j] <= cut && first + j != skip_row)
+          candidates.emplace_back(qsq + static_cast<double>(val[j]) - bound, first + j);
+      }
+    }
+    tighten(k, bound);
   }
-  void prune(double limit) {
+
+  // The k-th smallest upper bound among the candidates bounds the k-th distance too; drop what cannot beat it.
+  void tighten(int64_t k, double bound) {
+    if (static_cast<int64_t>(candidates.size()) < k) return;
+    std::nth_element(candidates.begin(), candidates.begin() + (k - 1), candidates.end());
+    upper = std::min(upper, candidates[k - 1].first + 2.0 * bound);
+    const double limit = upper;
     candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
                                     [limit](const auto& c) { return c.first > limit; }),
                      candidates.end());
   }
-  void accept(double lower, double width, int64_t row, int64_t k) {
-    candidates.emplace_back(lower, row);
-    const double upper = lower + width;
-    if (static_cast<int64_t>(upper_heap.size()) < k) {
-      upper_heap.push_back(upper);
-      std::push_heap(upper_heap.begin(), upper_heap.end());
-    } else if (upper < upper_heap.front()) {
-      std::pop_heap(upper_heap.begin(), upper_heap.end());
-      upper_heap.back() = upper;
-      std::push_heap(upper_heap.begin(), upper_heap.end());
-    }
-    if (static_cast<int64_t>(candidates.size()) > 4 * k + 256) prune(threshold(k));
-  }
-  // Offers rows [first, first + n) with partial values val[j] = |r_j|^2 - 2 q.r_j: the squared distance
-  // is within `bound` of qsq + val[j]. Rows are grouped with a stride (group g = rows g, g + G, g + 2G, ...
-  // for G = groups.count) so that the group minima are vertical SIMD minima; a group whose minimum cannot
-  // beat the threshold is skipped whole.
-  void offer(const T* val, const T* group_min, const Groups& groups, int64_t n, int64_t first, double qsq,
-             double bound, int64_t k, int64_t skip_row) {
-    if (upper_heap.empty() && n > k) {
-      start(val, n, first, qsq, bound, k, skip_row);
-      return;
-    }
-    T cut = cut_for(threshold(k), qsq, bound);
-    for (int64_t g = 0; g < groups.count; ++g) {
-      if (!(group_min[g] <= cut)) continue;
-      for (int64_t j = g; j < n; j += groups.count) {
-        if (!(val[j] <= cut)) continue;
-        const int64_t row = first + j;
-        if (row == skip_row) continue;
-        const double lower = qsq + static_cast<double>(val[j]) - bound;
-        const double limit = threshold(k);
-        if (lower > limit) continue;
-        accept(lower, 2.0 * bound, row, k);
-        const double updated = threshold(k);
-        if (updated != limit) cut = cut_for(updated, qsq, bound);
-      }
-    }
-  }
-  // The first block of a class in one pass: the k smallest values (nth_element) give the threshold at
-  // once, instead of the many heap updates a scan in row order makes while it falls.
-  void start(const T* val, int64_t n, int64_t first, double qsq, double bound, int64_t k, int64_t skip_row) {
-    scratch.clear();
-    for (int64_t j = 0; j < n; ++j) {
-      if (first + j != skip_row) scratch.push_back(val[j]);
-    }
-    const int64_t count = std::min<int64_t>(k, static_cast<int64_t>(scratch.size()));
-    if (count > 0) std::nth_element(scratch.begin(), scratch.begin() + (count - 1), scratch.end());
-    for (int64_t t = 0; t < count; ++t) upper_heap.push_back(qsq + static_cast<double>(scratch[t]) + bound);
-    std::make_heap(upper_heap.begin(), upper_heap.end());
-    const double limit = threshold(k);
-    for (int64_t j = 0; j < n; ++j) {
-      const double lower = qsq + static_cast<double>(val[j]) - bound;
-      if (lower <= limit && first + j != skip_row) candidates.emplace_back(lower, first + j);
-    }
-  }
+
   // val[j] <= limit - qsq + bound is necessary for row j to be a candidate; that limit rounded up.
   static T cut_for(double limit, double qsq, double bound) {
     if (limit == kInf) return std::numeric_limits<T>::infinity();
     return std::nextafter(static_cast<T>(limit - qsq + bound), std::numeric_limits<T>::infinity());
   }
 };
-
-// group_min[g] = min over t of val[t * G + g] (G = groups.count); val is padded with +inf to G * per_group.
-template <typename T>
-__attribute__((always_inline)) inline void group_mins_impl(T* val, int64_t n, const Groups& groups, T* group_min) {
-  const T inf = std::numeric_limits<T>::infinity();
-  for (int64_t j = n; j < groups.count * groups.per_group; ++j) val[j] = inf;
-  for (int64_t g = 0; g < groups.count; ++g) group_min[g] = inf;
-  for (int64_t t = 0; t < groups.per_group; ++t) {
-    const T* row = val + t * groups.count;
-#pragma omp simd
-    for (int64_t g = 0; g < groups.count; ++g) group_min[g] = std::min(group_min[g], row[g]);
-  }
-}
-
-// val[j] = rsq[j] - 2 * sum_d q[d] * rt[d * stride + j], j < n (rt: a transposed tile), then the group minima.
-template <typename T>
-__attribute__((always_inline)) inline void fused_partial_impl(const T* q, const T* rt, const T* rsq, int64_t dim,
-                                                              int64_t stride, int64_t n, T* val, T* group_min) {
-  // Blocks of kLanes rows keep their sums in registers across d.
-  constexpr int64_t kLanes = 64 / sizeof(T) * 2;
-  int64_t j0 = 0;
-  for (; j0 + kLanes <= n; j0 += kLanes) {
-    T acc[kLanes] = {};
-    for (int64_t d = 0; d < dim; ++d) {
-      const T qd = q[d];
-      const T* r = rt + d * stride + j0;
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) acc[l] += qd * r[l];
-    }
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) val[j0 + l] = rsq[j0 + l] - 2 * acc[l];
-  }
-  for (int64_t j = j0; j < n; ++j) {
-    T acc = 0;
-    for (int64_t d = 0; d < dim; ++d) acc += q[d] * rt[d * stride + j];
-    val[j] = rsq[j] - 2 * acc;
-  }
-  group_mins_impl(val, n, Groups::of(n), group_min);
-}
-RTOOL_SIMD_CLONES void fused_partial(const float* q, const float* rt, const float* rsq, int64_t dim, int64_t stride,
-                                     int64_t n, float* val, float* group_min) {
-  fused_partial_impl(q, rt, rsq, dim, stride, n, val, group_min);
-}
-RTOOL_SIMD_CLONES void fused_partial(const double* q, const double* rt, const double* rsq, int64_t dim,
-                                     int64_t stride, int64_t n, double* val, double* group_min) {
-  fused_partial_impl(q, rt, rsq, dim, stride, n, val, group_min);
-}
-
-// val[j] = rsq[j] - 2 dot[j], then the group minima.
-template <typename T>
-__attribute__((always_inline)) inline void gemm_partial_impl(const T* dot, const T* rsq, int64_t n, T* val,
-                                                             T* group_min) {
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) val[j] = rsq[j] - 2 * dot[j];
-  group_mins_impl(val, n, Groups::of(n), group_min);
-}
-RTOOL_SIMD_CLONES void gemm_partial(const float* dot, const float* rsq, int64_t n, float* val, float* group_min) {
-  gemm_partial_impl(dot, rsq, n, val, group_min);
-}
-RTOOL_SIMD_CLONES void gemm_partial(const double* dot, const double* rsq, int64_t n, double* val, double* group_min) {
-  gemm_partial_impl(dot, rsq, n, val, group_min);
-}
 
 template <typename scalar_t>
 double exact_squared_distance(const scalar_t* q, const scalar_t* r, int64_t dim) {
@@ -210,15 +264,23 @@ struct Kernel {
   const scalar_t* rsq;  // [N] squared norms of the centred refs
   const scalar_t* ref_data;
   bool fused;
+  int64_t chunk;        // reference rows per chunk
   double slack;         // |approx - exact| <= slack * (|q| + |r|)^2, centring and norm round-off included
 
+  void write_empty(int64_t q, int64_t c) const {
+    std::fill_n(out_dist + (q * num_classes + c) * k, k, kInf);
+    std::fill_n(out_index + (q * num_classes + c) * k, k, int64_t{-1});
+  }
+
   // Exact re-rank of one query's candidates in class c, written to the outputs.
-  void finish(RowState<scalar_t>& s, int64_t q, int64_t c, std::vector<std::pair<double, int64_t>>& exact) const {
-    s.prune(s.threshold(k));
+  void finish(const Selection<scalar_t>& s, int64_t q, int64_t c,
+              std::vector<std::pair<double, int64_t>>& exact) const {
     exact.clear();
     const scalar_t* qrow = queries + q * dim;
     for (const auto& cand : s.candidates) {
-      exact.emplace_back(exact_squared_distance(qrow, refs + cand.second * dim, dim), cand.second);
+      if (cand.first > s.upper) continue;
+      const double d = exact_squared_distance(qrow, refs + cand.second * dim, dim);
+      if (std::isfinite(d)) exact.emplace_back(d, cand.second);
     }
     const int64_t found = std::min<int64_t>(k, static_cast<int64_t>(exact.size()));
     std::partial_sort(exact.begin(), exact.begin() + found, exact.end());
@@ -236,43 +298,59 @@ struct Kernel {
     return std::sqrt(static_cast<double>(top));
   }
 
+  // Values of the chunk [r0, r0 + rn) for the block's queries, vals[i * chunk + j], and their group minima,
+  // group_min[i * ldg + g], i < qn.
+  void chunk_values(const at::Tensor& qblock, const scalar_t* qpadded, int64_t qn, int64_t r0, int64_t rn,
+                    scalar_t* vals, scalar_t* group_min, int64_t ldg) const {
+    if (fused) {
+      const int64_t num_refs = p.refs.size(0);
+      for (int64_t i = 0; i < qn; i += kQueryGroup)
+        partial_values(qpadded + i * dim, ref_data + r0, rsq + r0, dim, num_refs, rn, vals + i * chunk, chunk,
+                       group_min + i * ldg, ldg);
+      return;
+    }
+    const at::Tensor dots = at::mm(qblock, centred.narrow(0, r0, rn).t()).contiguous();  // [qn, rn]
+    const scalar_t* dot = dots.const_data_ptr<scalar_t>();
+    for (int64_t i = 0; i < qn; ++i)
+      values_from_dots(dot + i * rn, rsq + r0, rn, vals + i * chunk, group_min + i * ldg);
+  }
+
   void run_block(int64_t q0, int64_t qn) const {
     const at::Tensor qblock = (p.queries.narrow(0, q0, qn) - mean).contiguous();
     const at::Tensor qsq_t = qblock.square().sum(1, false, at::kDouble).contiguous();
     const double* qsq = qsq_t.const_data_ptr<double>();
-    const scalar_t* qc = qblock.const_data_ptr<scalar_t>();
-    const int64_t num_refs = p.refs.size(0);
-    std::vector<RowState<scalar_t>> states(qn);
-    const int64_t widest = std::max(kFusedTile, p.chunk);
-    std::vector<scalar_t> val(Groups::of(widest).padded() + Groups::of(widest).count);
-    std::vector<scalar_t> group_min(Groups::of(widest).count);
+    // The register-blocked loop takes queries kQueryGroup at a time: pad the block with zero rows.
+    const int64_t padded = (qn + kQueryGroup - 1) / kQueryGroup * kQueryGroup;
+    std::vector<scalar_t> qpadded(fused ? padded * dim : 0, scalar_t(0));
+    if (fused) std::copy_n(qblock.const_data_ptr<scalar_t>(), qn * dim, qpadded.data());
+    std::vector<scalar_t> vals(padded * chunk);
+    const int64_t ldg = (chunk + kGroup<scalar_t> - 1) / kGroup<scalar_t>;
+    std::vector<scalar_t> group_min(padded * ldg);
+    std::vector<Selection<scalar_t>> selections(qn);
     std::vector<std::pair<double, int64_t>> exact;
     for (int64_t c = 0; c < num_classes; ++c) {
-      for (auto& s : states) s.reset();
-      const int64_t step = fused ? kFusedTile : p.chunk;
-      for (int64_t r0 = off[c]; r0 < off[c + 1]; r0 += step) {
-        const int64_t rn = std::min(step, off[c + 1] - r0);
+      for (auto& s : selections) s.reset();
+      for (int64_t r0 = off[c]; r0 < off[c + 1]; r0 += chunk) {
+        const int64_t rn = std::min(chunk, off[c + 1] - r0);
         const double rnorm = max_norm(r0, rn);
-        const Groups groups = Groups::of(rn);
-        if (fused) {
-          for (int64_t i = 0; i < qn; ++i) {
-            const double reach = std::sqrt(qsq[i]) + rnorm;
-            fused_partial(qc + i * dim, ref_data + r0, rsq + r0, dim, num_refs, rn, val.data(), group_min.data());
-            states[i].offer(val.data(), group_min.data(), groups, rn, r0, qsq[i], slack * reach * reach, k,
-                            skip[q0 + i]);
-          }
-        } else {
-          const at::Tensor dots = at::mm(qblock, centred.narrow(0, r0, rn).t()).contiguous();  // [qn, rn]
-          const scalar_t* dot = dots.const_data_ptr<scalar_t>();
-          for (int64_t i = 0; i < qn; ++i) {
-            const double reach = std::sqrt(qsq[i]) + rnorm;
-            gemm_partial(dot + i * rn, rsq + r0, rn, val.data(), group_min.data());
-            states[i].offer(val.data(), group_min.data(), groups, rn, r0, qsq[i], slack * reach * reach, k,
-                            skip[q0 + i]);
-          }
+        chunk_values(qblock, qpadded.data(), qn, r0, rn, vals.data(), group_min.data(), ldg);
+        for (int64_t i = 0; i < qn; ++i) {
+          if (!std::isfinite(qsq[i])) continue;
+          scalar_t* val = vals.data() + i * chunk;
+          scalar_t* minima = group_min.data() + i * ldg;
+          const int64_t skip_row = skip[q0 + i];
+          if (skip_row >= r0 && skip_row < r0 + rn) leave_out(val, minima, rn, skip_row - r0);
+          const double reach = std::sqrt(qsq[i]) + rnorm;
+          selections[i].offer(val, minima, rn, r0, qsq[i], slack * reach * reach, k, skip_row);
         }
       }
-      for (int64_t i = 0; i < qn; ++i) finish(states[i], q0 + i, c, exact);
+      for (int64_t i = 0; i < qn; ++i) {
+        if (std::isfinite(qsq[i])) {
+          finish(selections[i], q0 + i, c, exact);
+        } else {
+          write_empty(q0 + i, c);  // a query with a NaN or infinite feature has no finite distance
+        }
+      }
     }
   }
 };
@@ -287,12 +365,20 @@ void run_kernel(KnnProblem& p) {
   // one below: on a busy machine every region costs a thread wake-up).
   const bool fused = dim <= kFusedMaxDim;
   const scalar_t* refs = p.refs.const_data_ptr<scalar_t>();
+  // The mean of the finite rows: a row with a NaN or infinite feature is never found, and must not move the others.
   std::vector<double> mean64(dim, 0.0);
-  for (int64_t r = 0; r < num_refs; ++r)
+  int64_t finite_rows = 0;
+  for (int64_t r = 0; r < num_refs; ++r) {
+    bool finite = true;
+    for (int64_t d = 0; d < dim; ++d) finite = finite && std::isfinite(static_cast<double>(refs[r * dim + d]));
+    if (!finite) continue;
+    ++finite_rows;
     for (int64_t d = 0; d < dim; ++d) mean64[d] += static_cast<double>(refs[r * dim + d]);
+  }
   at::Tensor mean = at::empty({dim}, p.refs.options());
   scalar_t* mean_data = mean.mutable_data_ptr<scalar_t>();
-  for (int64_t d = 0; d < dim; ++d) mean_data[d] = static_cast<scalar_t>(num_refs > 0 ? mean64[d] / num_refs : 0.0);
+  for (int64_t d = 0; d < dim; ++d)
+    mean_data[d] = static_cast<scalar_t>(finite_rows > 0 ? mean64[d] / finite_rows : 0.0);
   // fused: transposed [D, N]; BLAS: [N, D].
   at::Tensor centred =
       fused ? at::empty({dim, num_refs}, p.refs.options()) : at::empty({num_refs, dim}, p.refs.options());
@@ -324,14 +410,14 @@ void run_kernel(KnnProblem& p) {
                                 rsq.const_data_ptr<scalar_t>(),
                                 centred.const_data_ptr<scalar_t>(),
                                 fused,
+                                fused ? kFusedChunk : p.chunk,
                                 2.0 * static_cast<double>(dim + 16) * unit};
   // Blocks are handed out one at a time from a shared counter, so a thread that the OS deschedules (a busy
-  // machine) does not hold back the others; blocks stay large enough for an efficient GEMM and for each
-  // reference tile to serve many queries while it is in cache.
+  // machine) does not hold back the others; at least four blocks per thread where the queries allow.
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t wanted = kMaxQueryBlock / 2;
-  const int64_t block = std::clamp<int64_t>(std::min(wanted, (num_queries + 4 * threads - 1) / (4 * threads)),
-                                            kMinQueryBlock, kMaxQueryBlock);
+  const int64_t most = fused ? kFusedBlock : kWideBlock;
+  int64_t block = std::clamp<int64_t>((num_queries + 4 * threads - 1) / (4 * threads), kQueryGroup, most);
+  if (fused) block = (block + kQueryGroup - 1) / kQueryGroup * kQueryGroup;
   const int64_t num_blocks = (num_queries + block - 1) / block;
   std::atomic<int64_t> next{0};
   at::parallel_for(0, std::min(threads, num_blocks), 1, [&](int64_t begin, int64_t end) {
