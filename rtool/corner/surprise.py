@@ -129,7 +129,7 @@ class ReferenceSet:
     _dist_b: torch.Tensor = field(repr=False, default=None)
     _index_b: torch.Tensor = field(repr=False, default=None)
     _means: torch.Tensor | None = field(repr=False, default=None)
-    _padded64: np.ndarray | None = field(repr=False, default=None)
+    _padded64: torch.Tensor | None = field(repr=False, default=None)
     _kdes: dict = field(repr=False, default_factory=dict)
     _gaussians: tuple | None = field(repr=False, default=None)
 
@@ -155,7 +155,8 @@ class ReferenceSet:
         elif num_classes < top:
             raise UsageError(f"reference label {top - 1} is out of range for num_classes={num_classes}")
         # numpy for the one-off reordering: single-threaded, no thread wake-ups on a busy machine.
-        order_np = np.argsort(labels.numpy(), kind="stable")
+        # The narrowest integer type that holds the labels: numpy's stable sort is a radix sort there.
+        order_np = np.argsort(labels.numpy().astype(np.min_scalar_type(top - 1)), kind="stable")
         position_np = np.empty_like(order_np)
         position_np[order_np] = np.arange(order_np.size)
         counts = np.bincount(labels.numpy(), minlength=num_classes)
@@ -213,11 +214,11 @@ class ReferenceSet:
         """Sorted rows -> the caller's indices, -1 kept."""
         return torch.where(rows >= 0, self.order[rows.clamp(min=0)], -1)
 
-    def padded_float64(self) -> np.ndarray:
-        """[N + 1, D] float64 numpy copy of the sorted values with a zero row last (row -1 reads zeros), cached."""
+    def padded_float64(self) -> torch.Tensor:
+        """[N + 1, D] float64 copy of the sorted values with a zero row last (row N reads zeros), cached."""
         if self._padded64 is None:
-            padded = np.zeros((self.values.shape[0] + 1, self.values.shape[1]))
-            padded[:-1] = self.values.numpy()
+            padded = torch.zeros(self.values.shape[0] + 1, self.values.shape[1], dtype=torch.float64)
+            padded[:-1] = self.values
             self._padded64 = padded
         return self._padded64
 
@@ -445,14 +446,13 @@ def _dsa3(reference, queries, labels, k, rows, block, quiet):
     for part in _blocks(count, size, quiet, "dsa3"):
         skip = None if rows is None else rows[part]
         _, found = reference.knn(queries[part], k, skip)  # [B, C, k] sorted rows, -1 past a class end
-        found = found.numpy()
         taken = (found >= 0).sum(-1)
-        # Row -1 reads the zero row at the end of `padded`, so the sum covers the found neighbours only.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            local_mean = padded[found].sum(2) / taken[..., None]  # [B, C, D]; 0/0 for an empty class
-        diff = queries[part].double().numpy()[:, None, :] - local_mean
-        d = np.sqrt((diff * diff).sum(-1))
-        class_distances[part] = torch.from_numpy(np.where(taken > 0, d, np.inf))
+        # Row -1 (none) reads the zero row at the end of `padded`, so the sum covers the found neighbours only.
+        neighbours = torch.where(found >= 0, found, padded.shape[0] - 1).view(-1)
+        sums = padded.index_select(0, neighbours).view(*found.shape, dim).sum(2)
+        local_mean = sums / taken[..., None]  # [B, C, D]; 0/0 for an empty class
+        d = (queries[part].double()[:, None, :] - local_mean).square().sum(-1).sqrt()
+        class_distances[part] = torch.where(taken > 0, d, torch.inf)
     result = _ratio_result("dsa3", k, class_distances, labels)
     own_empty = class_distances.gather(1, labels[:, None])[:, 0] == torch.inf
     return _with_nan_where(result, own_empty)

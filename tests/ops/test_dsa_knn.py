@@ -68,26 +68,47 @@ def _check(args, kwargs):
     torch.testing.assert_close(distances, expected_d, rtol=1e-12, atol=1e-12)
 
 
+@pytest.fixture(params=["simd", "portable"])
+def cpu_path(request, monkeypatch):
+    """Narrow traces run the AVX-512 scan where the CPU has it; RTOOL_DSA_PORTABLE forces the portable kernel."""
+    if request.param == "portable":
+        monkeypatch.setenv("RTOOL_DSA_PORTABLE", "1")
+    return request.param
+
+
 @pytest.mark.parametrize("case", range(len(sample_inputs("cpu"))))
-def test_matches_reference(case):
+def test_matches_reference(case, cpu_path):
     args, kwargs = sample_inputs("cpu")[case]
     _check(args, kwargs)
 
 
-def test_larger_random_float32_matches_reference(rng):
-    refs = torch.randn(3000, 10, generator=rng) * 4 + 7
-    queries = torch.cat([refs[:50] + 1e-3, torch.randn(78, 10, generator=rng)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_larger_random_matches_reference(rng, cpu_path, dtype):
+    refs = (torch.randn(3000, 10, generator=rng) * 4 + 7).to(dtype)
+    refs[2000:2040] = refs[100:140]  # duplicates across classes and within the last class
+    refs[2500:2510] = refs[2000:2010]
+    queries = torch.cat([refs[:50] + 1e-3, refs[2000:2005], torch.randn(78, 10, generator=rng).to(dtype)])
+    self_index = torch.cat([torch.full((50,), -1), torch.arange(2000, 2005), torch.full((78,), -1)])
     _check((queries, refs, _offsets([1000, 1200, 800], "cpu"), 20, None, 512), {})
+    _check((queries, refs, _offsets([1000, 1200, 800], "cpu"), 20, self_index, 512), {})
 
 
-def test_ties_go_to_the_lowest_row():
+@pytest.mark.parametrize("dim", [1, 7, 16, 17, 32])
+def test_every_narrow_width_matches_reference(rng, dim):
+    # The scan is compiled per width; uneven class sizes leave partial tiles at every class end.
+    refs = torch.randn(211, dim, generator=rng)
+    queries = torch.randn(13, dim, generator=rng)
+    _check((queries, refs, _offsets([64, 1, 0, 97, 49], "cpu"), 5, None, 64), {})
+
+
+def test_ties_go_to_the_lowest_row(cpu_path):
     refs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
     distances, indices = dsa_knn(torch.zeros(1, 2, dtype=torch.float64), refs, _offsets([5], "cpu"), 5)
     assert indices.tolist() == [[[0, 1, 2, 3, 4]]]
     assert distances[0, 0].tolist() == [1.0, 1.0, 1.0, 1.0, 2.0]
 
 
-def test_self_index_skips_that_row_only():
+def test_self_index_skips_that_row_only(cpu_path):
     refs = torch.tensor([[0.0], [0.0], [3.0]], dtype=torch.float64)
     _, indices = dsa_knn(refs, refs, _offsets([3], "cpu"), 2, torch.tensor([0, 1, -1]))
     assert indices[:, 0].tolist() == [[1, 2], [0, 2], [2, 0]]
@@ -176,9 +197,18 @@ def test_cuda_matches_reference(case):
 
 
 @pytest.mark.parametrize("dim", [10, 40])
-def test_nan_reference_rows_are_never_found(rng, dim):
+def test_nan_reference_rows_are_never_found(rng, dim, cpu_path):
     # NaN rows spread over the vector groups of both paths; the reference never finds them either.
     refs = torch.randn(300, dim, generator=rng)
     refs[torch.randperm(300, generator=rng)[:70]] = float("nan")
     queries = torch.randn(9, dim, generator=rng)
     _check((queries, refs, _offsets([150, 150], "cpu"), 20, None, 64), {})
+
+
+def test_many_equal_rows_keep_the_lowest(rng, cpu_path):
+    # 500 copies of one point: every tightening keeps all of them (they tie), and the 20 lowest rows win.
+    refs = torch.cat([torch.ones(500, 10), torch.randn(300, 10, generator=rng)])[torch.arange(800).roll(150)]
+    queries = torch.cat([torch.ones(2, 10), torch.ones(2, 10) + 1e-4])
+    _check((queries, refs, _offsets([800], "cpu"), 20, None, 64), {})
+    _, indices = dsa_knn(queries[:1], refs, _offsets([800], "cpu"), 20)
+    assert indices[0, 0].tolist() == list(range(150, 170))

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../dsa.h"
+#include "dsa_knn_avx512.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"  // 64-byte vector helpers are always inlined: no ABI crosses a call
 
@@ -29,6 +30,7 @@ namespace rtool::dsa {
 namespace {
 
 constexpr int64_t kFusedMaxDim = 32;   // narrower traces skip BLAS
+static_assert(kFusedMaxDim <= avx512::kMaxDim, "the AVX-512 scan must cover every narrow trace");
 constexpr int64_t kFusedChunk = 2048;  // narrow traces: reference rows per chunk (a block's values stay in L2)
 constexpr int64_t kFusedBlock = 32;    // narrow traces: queries per task (each chunk is read once per block)
 constexpr int64_t kWideBlock = 128;    // wide traces: queries per task (rows of each at::mm)
@@ -355,6 +357,58 @@ struct Kernel {
   }
 };
 
+// Calls body(begin, end) for blocks [0, count) of `block` items handed out one at a time from a shared counter, so
+// a thread that the OS deschedules (a busy machine) does not hold back the others.
+template <typename Body>
+void for_each_block(int64_t count, int64_t block, const Body& body) {
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t num_blocks = (count + block - 1) / block;
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min(threads, num_blocks), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t worker = begin; worker < end; ++worker) {
+      for (int64_t b = next.fetch_add(1); b < num_blocks; b = next.fetch_add(1)) {
+        const int64_t q0 = b * block;
+        body(q0, std::min(block, count - q0));
+      }
+    }
+  });
+}
+
+// The narrow-trace search on AVX-512: one pass over each class per block of queries (dsa_knn_avx512.cpp).
+template <typename scalar_t>
+void run_avx512_scan(KnnProblem& p, const at::Tensor& mean, const at::Tensor& centred_t, const at::Tensor& rsq,
+                     double slack) {
+  const int64_t num_classes = p.offsets.numel() - 1;
+  const int64_t* off = p.offsets.const_data_ptr<int64_t>();
+  const scalar_t* rsq_data = rsq.const_data_ptr<scalar_t>();
+  std::vector<double> reach(num_classes, 0.0);
+  for (int64_t c = 0; c < num_classes; ++c) {
+    for (int64_t r = off[c]; r < off[c + 1]; ++r) {
+      const double sq = static_cast<double>(rsq_data[r]);
+      if (std::isfinite(sq)) reach[c] = std::max(reach[c], std::sqrt(sq));
+    }
+  }
+  const avx512::NarrowScan<scalar_t> scan{p.queries.size(1),
+                                          p.refs.size(0),
+                                          num_classes,
+                                          p.k,
+                                          off,
+                                          p.self_index.const_data_ptr<int64_t>(),
+                                          p.queries.const_data_ptr<scalar_t>(),
+                                          p.refs.const_data_ptr<scalar_t>(),
+                                          mean.const_data_ptr<scalar_t>(),
+                                          centred_t.const_data_ptr<scalar_t>(),
+                                          rsq_data,
+                                          reach.data(),
+                                          slack,
+                                          p.distances.mutable_data_ptr<double>(),
+                                          p.indices.mutable_data_ptr<int64_t>()};
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t queries = p.queries.size(0);
+  const int64_t block = std::clamp<int64_t>((queries + 4 * threads - 1) / (4 * threads), 4, avx512::kBlock);
+  for_each_block(queries, block, [&](int64_t q0, int64_t qn) { avx512::scan_block(scan, q0, qn); });
+}
+
 template <typename scalar_t>
 void run_kernel(KnnProblem& p) {
   const int64_t num_queries = p.queries.size(0), num_refs = p.refs.size(0), dim = p.queries.size(1);
@@ -412,22 +466,17 @@ void run_kernel(KnnProblem& p) {
                                 fused,
                                 fused ? kFusedChunk : p.chunk,
                                 2.0 * static_cast<double>(dim + 16) * unit};
-  // Blocks are handed out one at a time from a shared counter, so a thread that the OS deschedules (a busy
-  // machine) does not hold back the others; at least four blocks per thread where the queries allow.
+  // The scan keeps candidate rows as 32-bit offsets into their class.
+  if (fused && num_refs <= std::numeric_limits<int32_t>::max() && avx512::usable()) {
+    run_avx512_scan<scalar_t>(p, mean, centred, rsq, kernel.slack);
+    return;
+  }
+  // At least four blocks per thread where the queries allow.
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
   const int64_t most = fused ? kFusedBlock : kWideBlock;
   int64_t block = std::clamp<int64_t>((num_queries + 4 * threads - 1) / (4 * threads), kQueryGroup, most);
   if (fused) block = (block + kQueryGroup - 1) / kQueryGroup * kQueryGroup;
-  const int64_t num_blocks = (num_queries + block - 1) / block;
-  std::atomic<int64_t> next{0};
-  at::parallel_for(0, std::min(threads, num_blocks), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t worker = begin; worker < end; ++worker) {
-      for (int64_t b = next.fetch_add(1); b < num_blocks; b = next.fetch_add(1)) {
-        const int64_t q0 = b * block;
-        kernel.run_block(q0, std::min(block, num_queries - q0));
-      }
-    }
-  });
+  for_each_block(num_queries, block, [&](int64_t q0, int64_t qn) { kernel.run_block(q0, qn); });
 }
 
 }  // namespace
