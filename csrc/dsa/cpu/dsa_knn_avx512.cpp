@@ -22,9 +22,22 @@
 #include <utility>
 #include <vector>
 
+// The scan is written for GCC on x86-64 (function-level target pragmas); elsewhere the portable kernel runs.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RTOOL_DSA_AVX512 1
 #include <immintrin.h>
+#endif
 
 namespace rtool::dsa::avx512 {
+
+#ifndef RTOOL_DSA_AVX512
+
+bool usable() { return false; }
+
+template <typename T>
+void scan_block(const NarrowScan<T>&, int64_t, int64_t) {}
+
+#else
 
 bool usable() {
   const char* off = std::getenv("RTOOL_DSA_PORTABLE");
@@ -262,12 +275,12 @@ void scan_rows(const T* rt, int64_t stride, const T* rsq, int64_t lo, int64_t hi
         if (d + 1 < D)
           for (int g = 0; g < kGroup; ++g) b[g] = S::fma(S::set1(q[g * D + d + 1]), r[d + 1], b[g]);
       }
-      M pass[kGroup];
       // Every query's values are written to the next event slot, which is kept only where some row passed:
       // no branch on the data (a passing row is rare but not predictable).
       for (int g = 0; g < kGroup; ++g) {
-        const M pass = S::le(valid, S::add(a[g], b[g]), S::set1(cut[i + g]));
-        S::store(events[count].values, S::add(a[g], b[g]));
+        const V value = S::add(a[g], b[g]);
+        const M pass = S::le(valid, value, S::set1(cut[i + g]));
+        S::store(events[count].values, value);
         events[count].query = i + g;
         events[count].mask = pass;
         count += pass != 0;
@@ -372,6 +385,8 @@ void scan_block(const NarrowScan<T>& sc, int64_t q0, int64_t qn) {
     }
   }
 }
+
+#endif  // RTOOL_DSA_AVX512
 
 template void scan_block<float>(const NarrowScan<float>&, int64_t, int64_t);
 template void scan_block<double>(const NarrowScan<double>&, int64_t, int64_t);
