@@ -3,12 +3,14 @@
 // Per block of up to 32 queries and per class, the class's rows are visited once, one tile of a vector's width
 // of rows at a time: the tile's features stay in registers while every query of the block computes its
 // approximate squared distances to the tile (the GEMM form ||r||^2 - 2 q.r on centred data, ||q||^2 left out)
-// and compares them with its own cut. Nothing is stored unless a value passes: the mask of passing rows is kept
-// and those rows become candidates after the tile. A query's cut starts above every finite value; from its first
-// k candidates on it is the k-th smallest candidate value widened by twice the GEMM form's rounding bound, so it
-// only falls (after k of n rows in random order, about k ln(n / k) more rows pass). At the class end the
-// candidates under the final cut are re-ranked by their exact float64 distance (ties: lowest row): a row of the
-// true k nearest always passes the cut in force when it is visited, so the result is exact.
+// and compares them with its own cut. No distance is stored for later: a tile's values are kept (as an event)
+// only for the queries where some row passed, and those rows become candidates after the tile. A query's cut
+// starts above every finite value; once it holds k candidates, and every 2k candidates after that, the cut falls
+// to a value just above the k-th smallest candidate (found by counting, not by a selection that branches on the
+// data), widened by twice the GEMM form's rounding bound, and the candidates above it are dropped (after k of n
+// rows in random order, about k ln(n / k) more rows pass). At the class end the candidates under the final cut
+// are re-ranked by their exact float64 distance (ties: lowest row): a row of the true k nearest always passes
+// the cut in force when it is visited, so the result is exact.
 #include "dsa_knn_avx512.h"
 
 // GCC 12 flags the _mm512_undefined_* inside its own AVX-512 headers as maybe-uninitialized (a false positive).
@@ -120,15 +122,17 @@ struct Lanes<float> {
     v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
     return _mm512_cvtss_f32(_mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1))));
   }
-  static void compress(float* p, M m, V v) { _mm512_mask_compressstoreu_ps(p, m, v); }
-  // rows first, first + 1, ... where m is set, packed to p
+  // The compress functions pack the lanes under m to p and write a whole vector there (p needs L slots of room):
+  // a compress into a register and a plain store, where a compress straight to memory is slow on Intel cores.
+  static void compress(float* p, M m, V v) { _mm512_storeu_ps(p, _mm512_maskz_compress_ps(m, v)); }
+  // rows first, first + 1, ... where m is set
   static void compress_rows(int32_t* p, M m, int32_t first) {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    _mm512_mask_compressstoreu_epi32(p, m, _mm512_add_epi32(_mm512_set1_epi32(first), iota));
+    _mm512_storeu_si512(p, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(_mm512_set1_epi32(first), iota)));
   }
-  // the rows of src[0, L) where m is set (m within valid), packed to p
+  // the rows of src[0, L) where m is set (m within valid)
   static void compress_rows_from(int32_t* p, M m, M valid, const int32_t* src) {
-    _mm512_mask_compressstoreu_epi32(p, m, _mm512_maskz_loadu_epi32(valid, src));
+    _mm512_storeu_si512(p, _mm512_maskz_compress_epi32(m, _mm512_maskz_loadu_epi32(valid, src)));
   }
 };
 template <>
@@ -156,13 +160,15 @@ struct Lanes<double> {
     v = _mm512_max_pd(v, _mm512_shuffle_f64x2(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm512_cvtsd_f64(_mm512_max_pd(v, _mm512_permute_pd(v, 0x55)));
   }
-  static void compress(double* p, M m, V v) { _mm512_mask_compressstoreu_pd(p, m, v); }
+  static void compress(double* p, M m, V v) { _mm512_storeu_pd(p, _mm512_maskz_compress_pd(m, v)); }
   static void compress_rows(int32_t* p, M m, int32_t first) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    _mm256_mask_compressstoreu_epi32(p, m, _mm256_add_epi32(_mm256_set1_epi32(first), iota));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                        _mm256_maskz_compress_epi32(m, _mm256_add_epi32(_mm256_set1_epi32(first), iota)));
   }
   static void compress_rows_from(int32_t* p, M m, M valid, const int32_t* src) {
-    _mm256_mask_compressstoreu_epi32(p, m, _mm256_maskz_loadu_epi32(valid, src));
+    const __m256i rows = _mm256_maskz_loadu_epi32(valid, src);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_maskz_compress_epi32(m, rows));
   }
 };
 
@@ -239,7 +245,7 @@ __attribute__((noinline)) void take_events(const Event<T>* events, int64_t count
     const int64_t at = s.skip - first;
     if (at >= 0 && at < S::L) m &= static_cast<typename S::M>(~(uint32_t{1} << at));
     if (m == 0) continue;
-    s.reserve(S::L);
+    s.reserve(2 * S::L);  // the push and a later compaction each write a whole vector past the count
     S::compress(s.values.data() + s.count, m, S::load_aligned(ev.values));
     S::compress_rows(s.rows.data() + s.count, m, static_cast<int32_t>(first));
     s.count += __builtin_popcount(m);
