@@ -126,6 +126,29 @@ def _spatial_mean(values: torch.Tensor) -> torch.Tensor:
     return values.flatten(2).mean(2) if values.dim() > 2 else values
 
 
+def _activation(model: nn.Module, layer: nn.Module, cut: _LayerCut, rows: torch.Tensor) -> torch.Tensor:
+    """The layer's output at `rows`, forward only (the same checks as `_eval_and_grad`)."""
+    handle = layer.register_forward_hook(cut)
+    try:
+        cut.leaf = None
+        with torch.no_grad():
+            model(rows)
+        if cut.leaf is None:
+            raise UsageError(f"layer {cut.layer_name!r} is not used by the model's forward pass")
+        return cut.leaf.detach()
+    finally:
+        handle.remove()
+        cut.leaf = None
+
+
+def _path_rows(rows: torch.Tensor) -> torch.Tensor:
+    # oneDNN's convolutions run about 1.35x faster on channels-last images on a CPU (resnet18, batch 16 at 224,
+    # measured here); the values differ by float rounding only. CUDA keeps the caller's layout (not measured).
+    if rows.dim() == 4 and rows.device.type == "cpu":
+        return rows.contiguous(memory_format=torch.channels_last)
+    return rows
+
+
 def _integrated(model, layer, name, inputs, baseline, targets, method, n_steps, max_rows) -> torch.Tensor:
     alphas = path_alphas(method, n_steps)
     grad_at_right = method == "right"
@@ -135,9 +158,16 @@ def _integrated(model, layer, name, inputs, baseline, targets, method, n_steps, 
     per_pass = max(1, max_rows // max(n, 1))
     total = None
     prev_act = prev_grad = None
+    if grad_at_right and alphas[0] == 0.0 and n > 1 and bool((baseline == baseline[:1]).all()):
+        # The right sum needs no gradient at the path's start, and a baseline shared by every input (the default
+        # zeros) has one activation there (eval mode: rows are independent): one row, forward only.
+        start_act = _activation(model, layer, cut, _path_rows(baseline[:1]))
+        prev_act = start_act.expand(n, *start_act.shape[1:]).contiguous()
+        prev_grad = torch.zeros_like(prev_act)  # never used by the right sum
+        alphas = alphas[1:]
     for start in range(0, len(alphas), per_pass):
         chunk = alphas[start:start + per_pass]
-        rows = torch.cat([baseline + a * diff for a in chunk], 0)
+        rows = _path_rows(torch.cat([baseline + a * diff for a in chunk], 0))
         acts, grads = _eval_and_grad(model, layer, cut, rows, targets.repeat(len(chunk)))
         acts = acts.unflatten(0, (len(chunk), n))
         grads = grads.unflatten(0, (len(chunk), n))

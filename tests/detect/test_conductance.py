@@ -62,14 +62,22 @@ def test_chunking_does_not_change_the_sum(model, inputs):
         torch.testing.assert_close(small.values, base.values, rtol=1e-10, atol=1e-13)
 
 
-def test_right_sum_is_authors_formula(model, inputs):
-    """sum_k grad(x_k) * (y(x_k) - y(x_{k-1})) on a_k = k/n, computed the slow way."""
+@pytest.mark.parametrize("baseline", ["zeros", "shared", "per-input"])
+def test_right_sum_is_authors_formula(model, inputs, baseline):
+    """sum_k grad(x_k) * (y(x_k) - y(x_{k-1})) on a_k = k/n, computed the slow way.
+
+    A baseline shared by all inputs runs the path's start as one row; a per-input one runs it for every input.
+    """
     n = 4
     layer = model.conv1
     pred = model(inputs).argmax(1)
+    gen = torch.Generator().manual_seed(3)
+    start = {"zeros": torch.zeros_like(inputs),
+             "shared": torch.randn(1, *inputs.shape[1:], generator=gen, dtype=inputs.dtype).expand_as(inputs),
+             "per-input": torch.randn(inputs.shape, generator=gen, dtype=inputs.dtype)}[baseline]
     acts, grads = [], []
     for k in range(n + 1):
-        x = (k / n) * inputs
+        x = start + (k / n) * (inputs - start)
         store = {}
         h = layer.register_forward_hook(lambda m, a, o: store.setdefault("y", o))
         out = model(x)
@@ -78,7 +86,8 @@ def test_right_sum_is_authors_formula(model, inputs):
         acts.append(store["y"].detach())
         grads.append(g)
     expect = sum(grads[k] * (acts[k] - acts[k - 1]) for k in range(1, n + 1)).flatten(2).mean(2)
-    ours = layer_conductance(model, inputs, ConductanceSettings("conv1", n_steps=n, method="right"))
+    ours = layer_conductance(model, inputs, ConductanceSettings("conv1", n_steps=n, method="right"),
+                             baseline=None if baseline == "zeros" else start)
     torch.testing.assert_close(ours.values, expect, rtol=1e-9, atol=1e-12)
 
 
