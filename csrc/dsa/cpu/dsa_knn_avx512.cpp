@@ -108,6 +108,10 @@ struct Lanes<float> {
   static void store(float* p, V v) { _mm512_store_ps(p, v); }
   static V load_aligned(const float* p) { return _mm512_load_ps(p); }
   static V set_min(V a, M m, V b) { return _mm512_mask_min_ps(a, m, a, b); }
+  static V mask_add(V a, M m, V b) { return _mm512_mask_add_ps(a, m, a, b); }
+  static M ge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+  static V iota_from_one() { return _mm512_setr_ps(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16); }
+  static V blend_last(V a, float x) { return _mm512_mask_mov_ps(a, M(1u << 15), _mm512_set1_ps(x)); }
   static V set_max(V a, M m, V b) { return _mm512_mask_max_ps(a, m, a, b); }
   // (GCC 12's _mm512_reduce_min_ps trips -Wmaybe-uninitialized, hence the hand-written halvings)
   static float min_of(V v) {
@@ -149,6 +153,10 @@ struct Lanes<double> {
   static void store(double* p, V v) { _mm512_store_pd(p, v); }
   static V load_aligned(const double* p) { return _mm512_load_pd(p); }
   static V set_min(V a, M m, V b) { return _mm512_mask_min_pd(a, m, a, b); }
+  static V mask_add(V a, M m, V b) { return _mm512_mask_add_pd(a, m, a, b); }
+  static M ge(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_GE_OQ); }
+  static V iota_from_one() { return _mm512_setr_pd(1, 2, 3, 4, 5, 6, 7, 8); }
+  static V blend_last(V a, double x) { return _mm512_mask_mov_pd(a, M(1u << 7), _mm512_set1_pd(x)); }
   static V set_max(V a, M m, V b) { return _mm512_mask_max_pd(a, m, a, b); }
   static double min_of(V v) {
     v = _mm512_min_pd(v, _mm512_shuffle_f64x2(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -191,25 +199,44 @@ int64_t count_at_most(const QueryState<T>& s, T t) {
   return n;
 }
 
-// A value t with at least k candidates at or below it, close above the k-th smallest: bisection of the
-// candidates' range by counting passes (a few vector compares each, where a selection would branch on data).
+// A value t with at least k candidates at or below it, close above the k-th smallest. The candidates' range is
+// cut into L equal parts and one pass counts the candidates under all L thresholds at once (one vector compare
+// per candidate); the part holding the k-th is cut again, twice in all (three times for float64's 8 lanes).
 template <typename T>
 T kth_upper_bound(const QueryState<T>& s, int64_t k) {
   using S = Lanes<T>;
-  typename S::V low = S::set1(std::numeric_limits<T>::infinity());
-  typename S::V high = S::set1(-std::numeric_limits<T>::infinity());
-  for (int64_t i = 0; i < s.count; i += S::L) {
-    const typename S::M valid = lane_mask<T>(s.count - i);
-    const typename S::V v = S::load(valid, s.values.data() + i);
+  using V = typename S::V;
+  using M = typename S::M;
+  constexpr int L = S::L;
+  V low = S::set1(std::numeric_limits<T>::infinity());
+  V high = S::set1(-std::numeric_limits<T>::infinity());
+  for (int64_t i = 0; i < s.count; i += L) {
+    const M valid = lane_mask<T>(s.count - i);
+    const V v = S::load(valid, s.values.data() + i);
     low = S::set_min(low, valid, v);
     high = S::set_max(high, valid, v);
   }
   T lo = S::min_of(low), hi = S::max_of(high);  // count(<= hi) = all >= k
   if (count_at_most(s, lo) >= k) return lo;      // invariant from here: count(<= lo) < k <= count(<= hi)
-  for (int step = 0; step < 7; ++step) {
-    const T mid = lo + (hi - lo) / 2;
-    if (!(mid > lo && mid < hi)) break;
-    (count_at_most(s, mid) >= k ? hi : lo) = mid;
+  const V parts = S::iota_from_one();
+  const V one = S::set1(T(1));
+  alignas(64) T thresholds[L];
+  for (int round = 0; round < (L == 16 ? 2 : 3); ++round) {
+    if (!(hi > lo)) break;
+    // thresholds lo + (hi - lo) j / L, j = 1..L, the last one exactly hi
+    const V t = S::blend_last(S::fma(S::set1((hi - lo) / L), parts, S::set1(lo)), hi);
+    V below0 = S::zero(), below1 = S::zero();  // per threshold: candidates at or under it (two chains)
+    int64_t j = 0;
+    for (; j + 1 < s.count; j += 2) {
+      below0 = S::mask_add(below0, S::le(static_cast<M>(~M(0)), S::set1(s.values[j]), t), one);
+      below1 = S::mask_add(below1, S::le(static_cast<M>(~M(0)), S::set1(s.values[j + 1]), t), one);
+    }
+    if (j < s.count) below0 = S::mask_add(below0, S::le(static_cast<M>(~M(0)), S::set1(s.values[j]), t), one);
+    const M enough = S::ge(S::add(below0, below1), S::set1(static_cast<T>(k)));
+    const int first = __builtin_ctz(static_cast<uint32_t>(enough));  // lane L - 1 always counts them all
+    S::store(thresholds, t);
+    if (first > 0) lo = thresholds[first - 1];
+    hi = thresholds[first];
   }
   return hi;
 }
