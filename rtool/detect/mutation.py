@@ -3,10 +3,32 @@
 The unit of mutation is one output channel (filter) of a convolution (every `nn.Conv1d/2d/3d`, not transposed);
 Linear, batch-norm layers and conv biases are left alone except where an operator says otherwise.
 A mutant is fully determined by (operator, gamma, seed) and is never stored as a model: only the few conv weights
-it changes are built, from the clean weights, when it is evaluated. Mutants are evaluated `mutant_batch` at a time
-with `torch.func.functional_call` on stacked conv weights under `torch.vmap` (the rest of the parameters are shared).
-Where `torch.fx` can trace the model, the layers before the first mutated one run once per input batch for all
-mutants of a batch (mutants are grouped by their first mutated layer for that), and only the rest is vmapped.
+it changes are built, from the clean weights, when it is evaluated.
+
+On a CPU, where `torch.fx` can trace the model and it ends in a linear layer, mutants are evaluated by propagating
+only what they change (`_Propagation`). The clean forward runs once per input batch and keeps every node's value;
+for a mutant each node is then unchanged, changed only on a set S of channels (only those channels' new values are
+kept) or dense (a new tensor):
+- a mutated convolution recomputes its changed output channels (those of all mutants in one convolution);
+- channel-local nodes (elementwise activations, pooling, eval batch norm, eval dropout, identity, reductions over
+  spatial dimensions, flatten, adding an unchanged tensor) act on the S slice only;
+- an unmutated convolution or linear layer whose input changed on S adds op(new_S - clean_S), with the weight's
+  input slice for S (after a flatten, the columns of those channels), to its clean output: a conv1 mutant of the
+  corner ConvNet so costs conv2 with 1 or 2 input channels instead of 24;
+- a chain of linear layers with only identities (eval dropout) between them is one affine map, composed once in
+  float64 (fc2 o fc1 of the corner ConvNet is 10 x 3136);
+- anything else runs as usual on the materialised dense values.
+The result differs from the dense loop's logits by float32 rounding, so a mutant's top class is taken from it only
+where the top-2 margin exceeds _TAU x S(z), S(z) = max_i(a_i ||z|| + c_i) for the input z of the final affine map,
+a and c bounding the absolute terms of the unfolded chain (one layer: a_i = ||W_i||, c_i = |b_i|; a layer after it:
+a' = |W'| a, c' = |W'| c + |b'|). The other inputs are recomputed by the dense path (`_Graph._logits_one_by_one`: a
+pass from the mutant's first mutated layer, recomputing only the changed channels of that layer, bit for bit the
+loop's arithmetic), all uncertain inputs of a mutant in one pass, padded with other inputs to _RECHECK_ROWS rows
+(a linear layer's last bits depend on the row count below about 20); `LabelChangeRate.rechecked` is their fraction.
+A mutant that changes a linear layer uses the dense path throughout. Models the propagation does not cover (an
+output that is not a linear layer, a node that writes into a value read later) use the dense path for every mutant;
+on CUDA, and for models fx cannot trace, `torch.func.functional_call` runs on stacked conv weights under `torch.vmap`,
+`mutant_batch` mutants at a time, the layers before the first mutated one once for all of them (traced models).
 
 Operators (gamma = fraction of the network's N_f conv filters; NAI, GF and WS change floor(gamma N_f) filters
 drawn uniformly without replacement across the whole network):
@@ -648,6 +670,7 @@ class _Propagation:
         recomputed by the dense path."""
         preds = torch.empty((len(plans), inputs.shape[0]), dtype=torch.long, device=inputs.device)
         original = torch.empty(inputs.shape[0], dtype=torch.long, device=inputs.device)
+        uncertain: list[list[torch.Tensor]] = [[] for _ in plans]
         for start in range(0, inputs.shape[0], batch):
             x = inputs[start:start + batch]
             clean_logits, results = self.fast_logits(plans, x)
@@ -667,11 +690,15 @@ class _Propagation:
                 if logits.shape[1] > 1:
                     top = logits.topk(2, dim=1).values
                     rows = (~(top[:, 0] - top[:, 1] > self.tau * scale)).nonzero()[:, 0]  # NaN margins too
-                    if rows.numel():  # all uncertain inputs of the mutant in one dense pass
-                        stats["rechecked"] += rows.numel()
-                        dense = self.graph._logits_one_by_one([plan.params], x[_padded(rows, x.shape[0])])[0]
-                        pred[rows] = dense[:rows.numel()].argmax(-1)
+                    uncertain[m].append(rows + start)
                 preds[m, start:start + batch] = pred
+        for plan, m_preds, rows in zip(plans, preds, uncertain):  # all uncertain inputs of a mutant in one pass
+            rows = torch.cat(rows) if rows else torch.empty(0, dtype=torch.long)
+            stats["rechecked"] += rows.numel()
+            for i in range(0, rows.numel(), batch):
+                part = rows[i:i + batch]
+                dense = self.graph._logits_one_by_one([plan.params], inputs[_padded(part, inputs.shape[0])])[0]
+                m_preds[part] = dense[:part.numel()].argmax(-1)
         return preds, original
 
     def _clean_rows(self, plans, clean) -> list:
