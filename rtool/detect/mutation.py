@@ -70,7 +70,7 @@ class MutationSettings:
     accept_ratio: float = 0.9      # keep a mutant with val accuracy >= accept_ratio x the original's
     max_candidates: int = 1000     # give up after this many drawn candidates
     seed: int = 0
-    mutant_batch: int = 10         # mutants per vmapped pass
+    mutant_batch: int = 10         # mutants per vmapped pass (CPU: per convolution of their changed channels)
     input_batch: int = 256         # inputs per pass
 
     def __post_init__(self) -> None:
@@ -530,8 +530,12 @@ class _Propagation:
     def logits(self, plan: _Plan, clean: dict, batch: dict, rows: dict):
         """(logits, norm of the final affine map's input per row) of mutant `plan`, or None when its output is
         the clean one bit for bit. `batch` holds the clean input norms and the clean values' storages; `rows`, per
-        mutated convolution node, its changed output channels computed from the clean input (see `_clean_rows`)."""
-        state, norm = {}, None
+        mutated convolution node, its changed output channels computed from the clean input, and under "head" the
+        state at the end of the channel-local chain after the first node (see `_clean_rows`)."""
+        state, norm, resume = {}, None, -1
+        if "head" in rows:
+            node, state[node] = rows["head"]
+            resume = self.position[node]
         for node in self.nodes[plan.first:]:
             if node.op in ("placeholder", "output"):
                 if node.op == "output":
@@ -542,7 +546,7 @@ class _Propagation:
                     state[node] = plan.params[node.target]
                 continue
             kind = self.kind[node]
-            if kind[0] == "skip":
+            if kind[0] == "skip" or self.position[node] <= resume:
                 continue
             if kind[0] == "affine":
                 if kind[3] in state:
@@ -650,22 +654,24 @@ class _Propagation:
         kwargs = torch.fx.node.map_arg(node.kwargs, value)
         return self.graph.execute(node, args, kwargs, plan.params)
 
-    def fast_logits(self, plans: list[_Plan], x: torch.Tensor):
-        """(clean logits, per plan None (exact plans), "clean" (output unchanged) or (logits, scale)) on batch x."""
+    def fast_logits(self, plans: list[_Plan], x: torch.Tensor, group: int = 10):
+        """(clean logits, per plan None (exact plans), "clean" (output unchanged) or (logits, scale)) on batch x;
+        the changed channels of mutated convolutions are computed for `group` plans at a time."""
         clean = self.clean(x)
         batch = {"norm": clean[self.final_input].norm(dim=-1),
                  "storages": {_storage(v) for v in clean.values() if isinstance(v, torch.Tensor)}}
-        clean_rows = self._clean_rows(plans, clean)
         results = []
         for m, plan in enumerate(plans):
-            result = None if plan.exact else self.logits(plan, clean, batch, clean_rows[m])
+            if m % group == 0:
+                clean_rows = self._clean_rows(plans[m:m + group], clean)
+            result = None if plan.exact else self.logits(plan, clean, batch, clean_rows[m % group])
             if result is not None:
                 logits, norm = result
                 result = logits, (self.scale_a * norm[:, None] + self.scale_c).amax(1)
             results.append(None if plan.exact else "clean" if result is None else result)
         return clean[self.output], results
 
-    def predictions(self, plans: list[_Plan], inputs: torch.Tensor, batch: int, stats: dict):
+    def predictions(self, plans: list[_Plan], inputs: torch.Tensor, batch: int, group: int, stats: dict):
         """(mutant predictions (M, N), the clean model's predictions (N,)); `stats` counts the decisions and those
         recomputed by the dense path."""
         preds = torch.empty((len(plans), inputs.shape[0]), dtype=torch.long, device=inputs.device)
@@ -673,7 +679,7 @@ class _Propagation:
         uncertain: list[list[torch.Tensor]] = [[] for _ in plans]
         for start in range(0, inputs.shape[0], batch):
             x = inputs[start:start + batch]
-            clean_logits, results = self.fast_logits(plans, x)
+            clean_logits, results = self.fast_logits(plans, x, group)
             clean_pred = clean_logits.argmax(-1)
             original[start:start + batch] = clean_pred
             for m, (plan, result) in enumerate(zip(plans, results)):
@@ -704,7 +710,9 @@ class _Propagation:
     def _clean_rows(self, plans, clean) -> list:
         """Per plan {mutated convolution node: its changed output channels on the clean input}, all plans' channels
         of a node in one channels-last convolution: on this CPU a convolution with 1 to 16 output channels costs
-        about as much as one with 16 (4 ms here for conv2 on 256 inputs), and channels-last halves a wide one."""
+        about as much as one with 16 (4 ms here for conv2 on 256 inputs), and channels-last halves a wide one.
+        For the plans whose first node it is, the channel-local nodes that follow it in a chain run once on all
+        their channels together, and "head" is (the chain's last node, the plan's sparse state there)."""
         groups: dict = {}
         for m, plan in enumerate(plans):
             if not plan.exact:
@@ -712,6 +720,8 @@ class _Propagation:
                     groups.setdefault(node, []).append(m)
         rows = [{} for _ in plans]
         for node, members in groups.items():
+            heads = [m for m in members if plans[m].first == self.position[node]]
+            members = heads + [m for m in members if m not in heads]
             module, convs = self.kind[node][1], [plans[m].convs[node] for m in members]
             weight = torch.cat([c[1] for c in convs])
             bias = None if convs[0][2] is None else torch.cat([c[2] for c in convs])
@@ -719,11 +729,30 @@ class _Propagation:
             if x.dim() == 4:
                 x, weight = (t.contiguous(memory_format=torch.channels_last) for t in (x, weight))
             out = module._conv_forward(x, weight, bias)
-            offset = 0
-            for m, conv in zip(members, convs):
-                rows[m][node] = out[:, offset:offset + conv[0].numel()]
-                offset += conv[0].numel()
+            counts = [c[0].numel() for c in convs]
+            for m, part in zip(members, out.split(counts, 1)):
+                rows[m][node] = part
+            if heads:
+                end, st = self._chain(node, _Sparse(torch.cat([c[0] for c in convs[:len(heads)]]),
+                                                    out[:, :sum(counts[:len(heads)])]), clean, plans, heads)
+                for m, conv, values in zip(heads, convs, st.values.split(counts[:len(heads)], 1)):
+                    rows[m]["head"] = (end, _Sparse(conv[0], values, st.block))
         return rows
+
+    def _chain(self, node, st, clean, plans, members):
+        """(last node, its sparse state) of the channel-local nodes after `node` that each read only the one
+        before, which nothing else reads, and that no member plan mutates."""
+        while len(node.users) == 1:
+            user = next(iter(node.users))
+            kind = self.kind[user]
+            if kind[0] not in ("local", "bn", "flatten", "reduce") or user.all_input_nodes != [node] \
+                    or any(user in plans[m].mutated for m in members):
+                break
+            values = self._channel_local(user, kind, st, clean, {})
+            if values is None:
+                break
+            node, st = user, values
+        return node, st
 
 
 def _padded(rows, n):
@@ -786,7 +815,8 @@ def _batched_predictions(model, settings, seeds, inputs, stats=None, engine=None
     params = [mutant_parameters(model, settings.operator, settings.gamma, s) for s in seeds]
     if propagation is not None:
         stats = {"decisions": 0, "rechecked": 0} if stats is None else stats
-        return propagation.predictions([propagation.plan(p) for p in params], inputs, settings.input_batch, stats)
+        return propagation.predictions([propagation.plan(p) for p in params], inputs, settings.input_batch,
+                                       settings.mutant_batch, stats)
     # mutants whose first changed layer comes late go together, so their batch shares a longer prefix
     order = sorted(range(len(seeds)), key=lambda i: graph.cut(params[i]) if graph else 0)
     preds = torch.empty((len(seeds), inputs.shape[0]), dtype=torch.long, device=inputs.device)
