@@ -321,8 +321,9 @@ def test_fast_logits_close_to_dense(corner, others, case):
     for result, dense in pairs:
         assert result is not None and result != "clean"
         fast, scale = result
-        # |fast - dense| / scale: 1.6e-9 at most measured on the LCR bench, against _TAU = 1e-5
-        assert ((fast - dense).abs().amax(1) <= 1e-7 * scale).all()
+        # max |fast - dense| / scale measured: 1.6e-9 (corner, also on the LCR bench), 3.5e-8 (resnet), 1.0e-7
+        # (functional); the certificate needs it well below _TAU = 1e-5
+        assert ((fast - dense).abs().amax(1) <= 1e-6 * scale).all()
         torch.testing.assert_close(fast, dense, rtol=1e-4, atol=1e-5)
 
 
