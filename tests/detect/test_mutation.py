@@ -4,8 +4,9 @@ import copy
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from rtool.detect.mutation import (MutationSettings, accepted_mutants, candidate_seed, conv_layers,
+from rtool.detect.mutation import (MutantSet, MutationSettings, accepted_mutants, candidate_seed, conv_layers,
                                    label_change_rate, mutant_parameters)
 from rtool.errors import UsageError
 
@@ -193,3 +194,197 @@ def test_shared_prefix_and_fallback_equal_deep_copies(factory):
         ours = graph.logits([late, {}], x)
         torch.testing.assert_close(ours[0], copied_mutant(model, late)(x))
         torch.testing.assert_close(ours[1], model(x))
+
+
+# --- the CPU propagation (sparse channels, folded affine maps, certified decisions) ----------------------------------
+
+def loop_predictions(model, operator, gamma, seeds, x):
+    with torch.no_grad():
+        return torch.stack([copied_mutant(model, mutant_parameters(model, operator, gamma, s))(x).argmax(1)
+                            for s in seeds])
+
+
+def mutant_set(operator, gamma, count, input_batch, seed=0):
+    settings = MutationSettings(operator, gamma=gamma, target_mutants=count, input_batch=input_batch, seed=seed)
+    seeds = tuple(candidate_seed(seed, i) for i in range(count))
+    return MutantSet(settings=settings, seeds=seeds, accuracies=(1.0,) * count, original_accuracy=1.0,
+                     candidates_drawn=count)
+
+
+class SmallResNet(nn.Module):
+    """torchvision's BasicBlock twice (one with a strided 1x1 downsample), a padded max pool stem, an adaptive
+    average pool and a Linear -> Dropout -> Linear head that folds into one affine map."""
+
+    def __init__(self):
+        from torchvision.models.resnet import BasicBlock
+
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+                                  nn.MaxPool2d(3, stride=2, padding=1))
+        down = nn.Sequential(nn.Conv2d(8, 12, 1, stride=2, bias=False), nn.BatchNorm2d(12))
+        self.blocks = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 12, stride=2, downsample=down))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(nn.Linear(12, 16), nn.Dropout(0.2), nn.Linear(16, 5))
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+
+
+class FunctionalNet(nn.Module):
+    """Functional pooling and a flatten method; Linear -> ReLU -> Linear does not fold."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 3, padding=1), nn.Conv2d(6, 8, 3, padding=1, padding_mode="reflect")
+        self.fc1, self.fc2 = nn.Linear(8 * 4 * 4, 20), nn.Linear(20, 4)
+
+    def forward(self, x):
+        x = F.avg_pool2d(torch.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(torch.tanh(self.conv2(x)), 2).flatten(1)
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def random_bn_statistics(model):
+    gen = torch.Generator().manual_seed(3)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+    return model
+
+
+@pytest.fixture(scope="module")
+def corner():
+    from rtool.models import CornerConvNet
+
+    torch.manual_seed(0)
+    return CornerConvNet().eval(), torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+
+
+@pytest.fixture(scope="module")
+def others():
+    torch.manual_seed(1)
+    resnet = random_bn_statistics(SmallResNet()).eval()
+    functional = FunctionalNet().eval()
+    return {"resnet": (resnet, torch.randn(24, 3, 16, 16, generator=torch.Generator().manual_seed(4))),
+            "functional": (functional, torch.randn(24, 1, 16, 16, generator=torch.Generator().manual_seed(6)))}
+
+
+@pytest.mark.parametrize("operator,gamma,seed", [("NAI", 0.03, 0), ("NAI", 0.1, 1), ("GF", 0.03, 2), ("WS", 0.05, 3),
+                                                 ("NS", 0.1, 4)])
+def test_propagation_equals_deep_copies_on_corner_convnet(corner, operator, gamma, seed):
+    from rtool.detect import mutation
+
+    model, x = corner
+    assert mutation._engine(model, x)[1] is not None  # the propagation runs, fc2 o fc1 folded
+    mutants = mutant_set(operator, gamma, 5, input_batch=64, seed=seed)
+    result = label_change_rate(model, mutants, x)
+    loop = loop_predictions(model, operator, gamma, mutants.seeds, x)
+    with torch.no_grad():
+        original = model(x).argmax(1)
+    assert torch.equal(result.original, original)
+    assert torch.equal(result.mutant_predictions, loop)
+    assert torch.equal(result.lcr, (loop != original).double().mean(0))
+    assert result.rechecked < 0.2
+
+
+@pytest.mark.parametrize("name", ["resnet", "functional"])
+@pytest.mark.parametrize("operator,gamma", [("NAI", 0.1), ("GF", 0.1), ("WS", 0.1), ("NS", 0.3)])
+def test_propagation_equals_deep_copies_on_other_models(others, name, operator, gamma):
+    from rtool.detect import mutation
+
+    model, x = others[name]
+    assert mutation._engine(model, x)[1] is not None
+    mutants = mutant_set(operator, gamma, 4, input_batch=10, seed=5)  # batches of 10, 10 and 4 inputs
+    result = label_change_rate(model, mutants, x)
+    loop = torch.cat([loop_predictions(model, operator, gamma, mutants.seeds, x[i:i + 10]) for i in (0, 10, 20)], 1)
+    assert torch.equal(result.mutant_predictions, loop)
+    assert result.rechecked < 0.5
+
+
+def fast_and_dense_logits(model, operator, gamma, seeds, x):
+    from rtool.detect import mutation
+
+    graph, propagation = mutation._engine(model, x)
+    params = [mutant_parameters(model, operator, gamma, s) for s in seeds]
+    with torch.no_grad():
+        _, results = propagation.fast_logits([propagation.plan(p) for p in params], x)
+        return [(result, graph._logits_one_by_one([p], x)[0]) for p, result in zip(params, results)]
+
+
+@pytest.mark.parametrize("case", ["corner", "resnet", "functional"])
+def test_fast_logits_close_to_dense(corner, others, case):
+    model, x = corner if case == "corner" else others[case]
+    pairs = fast_and_dense_logits(model, "GF", 0.1, [candidate_seed(9, i) for i in range(4)], x)
+    for result, dense in pairs:
+        assert result is not None and result != "clean"
+        fast, scale = result
+        # max |fast - dense| / scale measured: 1.6e-9 (corner, also on the LCR bench), 3.5e-8 (resnet), 1.0e-7
+        # (functional); the certificate needs it well below _TAU = 1e-5
+        assert ((fast - dense).abs().amax(1) <= 1e-6 * scale).all()
+        torch.testing.assert_close(fast, dense, rtol=1e-4, atol=1e-5)
+
+
+def test_forced_rechecks_give_the_same_predictions(corner, others, monkeypatch):
+    from rtool.detect import mutation
+
+    monkeypatch.setattr(mutation, "_TAU", 1e9)  # no decision is certified: all go to the dense path
+    for model, x in (corner, others["resnet"]):
+        mutants = mutant_set("NAI", 0.1, 3, input_batch=x.shape[0])
+        result = label_change_rate(model, mutants, x)
+        assert torch.equal(result.mutant_predictions, loop_predictions(model, "NAI", 0.1, mutants.seeds, x))
+        assert result.rechecked == 1.0
+
+
+@pytest.mark.parametrize("case", ["corner", "resnet", "functional"])
+def test_rechecks_of_32_rows_give_the_whole_batch_logits(corner, others, case):
+    """What the padding of rechecks to _RECHECK_ROWS rows relies on (fewer rows change a linear layer's last bits)."""
+    from rtool.detect import mutation
+
+    model, x = corner if case == "corner" else others[case]
+    x = torch.cat([x] * (64 // x.shape[0] + 1))[:64]
+    graph = mutation._graph_of(model)
+    params = mutant_parameters(model, "GF", 0.1, 5)
+    with torch.no_grad():
+        full = graph._logits_one_by_one([params], x)[0]
+        for flagged in ([3], [0, 40, 63], list(range(20, 60))):
+            rows = mutation._padded(torch.tensor(flagged), x.shape[0])
+            assert rows[:len(flagged)].tolist() == flagged and len(rows) == max(len(flagged), 32)
+            assert torch.equal(graph._logits_one_by_one([params], x[rows])[0], full[rows])
+
+
+class SoftmaxOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3))).softmax(1)
+
+
+class WritesReadLater(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        z = torch.relu_(y)  # eager: y is z afterwards
+        return self.fc((y + z).mean((2, 3)))
+
+
+@pytest.mark.parametrize("factory", [SoftmaxOut, WritesReadLater])
+def test_models_the_propagation_declines_run_the_dense_path(factory):
+    from rtool.detect import mutation
+
+    torch.manual_seed(2)
+    model = factory().eval()
+    x = torch.randn(12, 1, 6, 6, generator=torch.Generator().manual_seed(8))
+    graph, propagation = mutation._engine(model, x)
+    assert graph is not None and propagation is None
+    mutants = mutant_set("NAI", 0.5, 4, input_batch=12)
+    result = label_change_rate(model, mutants, x)
+    assert torch.equal(result.mutant_predictions, loop_predictions(model, "NAI", 0.5, mutants.seeds, x))
+    assert result.rechecked == 0.0
