@@ -307,6 +307,9 @@ _TAU = 1e-5
 # rows: a linear layer's last bits depend on the number of rows below about 20 here (MKL), and subsets of 20 or more
 # rows gave the full batch's logits bit for bit in every model of the tests and the bench.
 _RECHECK_ROWS = 32
+# Bytes the clean pass may keep (every node's value for one input batch): the corner ConvNet needs about 0.3 MB a row,
+# a resnet18 at 224² about 10 MB, so 256 rows of it would take 2.5 GB.
+_CLEAN_VALUES_BUDGET = 1 << 30
 
 _ELEMENTWISE_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid,
                         nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Identity,
@@ -378,7 +381,10 @@ class _Propagation:
         if len(outputs) != 1 or not isinstance(outputs[0].args[0], torch.fx.Node):
             raise ValueError("the model does not return one tensor")
         self.output = outputs[0].args[0]
-        self.inplace, logits = self._inplace_nodes(example)
+        self.inplace, values = self._inplace_nodes(example)
+        logits = values[self.output]
+        kept = sum(v.numel() * v.element_size() for v in values.values() if isinstance(v, torch.Tensor))
+        self.bytes_per_row = max(1, kept // max(1, example.shape[0]))  # what the clean pass keeps per input
         if logits.dim() != 2:
             raise ValueError("the model's output is not (N, classes)")
         self.kind = {node: self._classify(node) for node in self.nodes}
@@ -392,8 +398,9 @@ class _Propagation:
         self.scale_a, self.scale_c = self.scale_a.to(weight.dtype), self.scale_c.to(weight.dtype)
 
     # --- analysis, once per model ---------------------------------------------------------------------------------
-    def _inplace_nodes(self, example) -> set:
-        """Nodes that write into one of their inputs, found from the version counters on a small forward pass.
+    def _inplace_nodes(self, example) -> tuple[set, dict]:
+        """(nodes that write into one of their inputs, every node's value at `example`), the first found from the
+        version counters on that small forward pass.
         Their inputs are cloned so that every clean value stays; sound only when nothing reads a written value later."""
         env, inplace = {}, set()
         for i, node in enumerate(self.nodes):
@@ -406,7 +413,7 @@ class _Propagation:
                 inplace.add(node)
                 if any(self.position[user] > i for n in written for user in n.users):
                     raise ValueError(f"node {node.name} writes into a value read later")
-        return inplace, env[self.output]
+        return inplace, env
 
     def _classify(self, node):
         if node.op not in ("call_module", "call_function", "call_method"):
@@ -677,6 +684,8 @@ class _Propagation:
         preds = torch.empty((len(plans), inputs.shape[0]), dtype=torch.long, device=inputs.device)
         original = torch.empty(inputs.shape[0], dtype=torch.long, device=inputs.device)
         uncertain: list[list[torch.Tensor]] = [[] for _ in plans]
+        # the clean pass keeps every node's value: fewer rows a pass where they would not fit the budget
+        batch = max(1, min(batch, _CLEAN_VALUES_BUDGET // self.bytes_per_row))
         for start in range(0, inputs.shape[0], batch):
             x = inputs[start:start + batch]
             clean_logits, results = self.fast_logits(plans, x, group)

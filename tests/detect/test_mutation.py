@@ -338,6 +338,24 @@ def test_forced_rechecks_give_the_same_predictions(corner, others, monkeypatch):
         assert result.rechecked == 1.0
 
 
+def test_memory_budget_splits_the_clean_pass(corner, monkeypatch):
+    from rtool.detect import mutation
+
+    model, x = corner
+    mutants = mutant_set("NAI", 0.1, 3, input_batch=x.shape[0])
+    expected = label_change_rate(model, mutants, x)
+    propagation = mutation._engine(model, x)[1]
+    assert propagation is not None and propagation.bytes_per_row > 0
+    monkeypatch.setattr(mutation, "_CLEAN_VALUES_BUDGET", 7 * propagation.bytes_per_row)  # passes of 7 rows
+    rows, fast_logits = [], mutation._Propagation.fast_logits
+    monkeypatch.setattr(mutation._Propagation, "fast_logits",
+                        lambda self, plans, inputs, group: rows.append(inputs.shape[0]) or fast_logits(
+                            self, plans, inputs, group))
+    split = label_change_rate(model, mutants, x)
+    assert rows and max(rows) == 7 and sum(rows) == x.shape[0]
+    assert torch.equal(split.lcr, expected.lcr) and torch.equal(split.original, expected.original)
+
+
 @pytest.mark.parametrize("case", ["corner", "resnet", "functional"])
 def test_rechecks_of_32_rows_give_the_whole_batch_logits(corner, others, case):
     """What the padding of rechecks to _RECHECK_ROWS rows relies on (fewer rows change a linear layer's last bits)."""
