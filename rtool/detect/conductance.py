@@ -102,15 +102,18 @@ class _LayerCut:
 
 
 def _eval_and_grad(model: nn.Module, layer: nn.Module, cut: _LayerCut, rows: torch.Tensor,
-                   targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Layer activations at `rows` and the gradient of logit[target] w.r.t. them, one pass each way."""
+                   targets: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Layer activations at `rows` and the gradient of logit[target] w.r.t. them, one pass each way; with
+    `targets` None the activations alone, forward only (no graph)."""
     handle = layer.register_forward_hook(cut)
     try:
         cut.leaf = None
-        with torch.enable_grad():
+        with torch.set_grad_enabled(targets is not None):
             logits = model(rows)
             if cut.leaf is None:
                 raise UsageError(f"layer {cut.layer_name!r} is not used by the model's forward pass")
+            if targets is None:
+                return cut.leaf.detach(), None
             picked = logits.gather(1, targets[:, None]).sum()
             (grad,) = torch.autograd.grad(picked, cut.leaf, allow_unused=True)
         if grad is None:
@@ -126,23 +129,13 @@ def _spatial_mean(values: torch.Tensor) -> torch.Tensor:
     return values.flatten(2).mean(2) if values.dim() > 2 else values
 
 
-def _activation(model: nn.Module, layer: nn.Module, cut: _LayerCut, rows: torch.Tensor) -> torch.Tensor:
-    """The layer's output at `rows`, forward only (the same checks as `_eval_and_grad`)."""
-    handle = layer.register_forward_hook(cut)
-    try:
-        cut.leaf = None
-        with torch.no_grad():
-            model(rows)
-        if cut.leaf is None:
-            raise UsageError(f"layer {cut.layer_name!r} is not used by the model's forward pass")
-        return cut.leaf.detach()
-    finally:
-        handle.remove()
-        cut.leaf = None
+def _shared(baseline: torch.Tensor) -> bool:
+    """True where several inputs share one baseline (every row equal, as the default zeros)."""
+    return baseline.shape[0] > 1 and bool((baseline == baseline[:1]).all())
 
 
 def _path_rows(rows: torch.Tensor) -> torch.Tensor:
-    # oneDNN's convolutions run about 1.35x faster on channels-last images on a CPU (resnet18, batch 16 at 224,
+    # oneDNN's convolutions run 1.2-1.35x faster on channels-last images on a CPU (resnet18, batch 16 at 224,
     # measured here); the values differ by float rounding only. CUDA keeps the caller's layout (not measured).
     if rows.dim() == 4 and rows.device.type == "cpu":
         return rows.contiguous(memory_format=torch.channels_last)
@@ -158,10 +151,10 @@ def _integrated(model, layer, name, inputs, baseline, targets, method, n_steps, 
     per_pass = max(1, max_rows // max(n, 1))
     total = None
     prev_act = prev_grad = None
-    if grad_at_right and alphas[0] == 0.0 and n > 1 and bool((baseline == baseline[:1]).all()):
+    if grad_at_right and alphas[0] == 0.0 and _shared(baseline):
         # The right sum needs no gradient at the path's start, and a baseline shared by every input (the default
         # zeros) has one activation there (eval mode: rows are independent): one row, forward only.
-        start_act = _activation(model, layer, cut, _path_rows(baseline[:1]))
+        start_act, _ = _eval_and_grad(model, layer, cut, _path_rows(baseline[:1]), None)
         prev_act = start_act.expand(n, *start_act.shape[1:]).contiguous()
         prev_grad = torch.zeros_like(prev_act)  # never used by the right sum
         alphas = alphas[1:]
@@ -250,19 +243,10 @@ def closed_form_head(model: nn.Module, layer_name: str) -> nn.Linear | None:
 
 def _closed_form(model, layer, name, head, inputs, baseline, targets) -> torch.Tensor:
     cut = _LayerCut(name)
-    handle = layer.register_forward_hook(cut)
-    try:
-        acts = []
-        # one baseline row when every input shares it (the default zeros): the model runs in eval mode, so
-        # rows do not interact and its pooled activation broadcasts
-        shared = baseline.shape[0] > 1 and bool((baseline == baseline[:1]).all())
-        for rows in (inputs, baseline[:1] if shared else baseline):
-            cut.leaf = None
-            model(rows)
-            acts.append(cut.leaf.detach())
-    finally:
-        handle.remove()
-    act, base = acts
+    # one baseline row when every input shares it (the default zeros): the model runs in eval mode, so rows do not
+    # interact and its pooled activation broadcasts
+    act, base = (_eval_and_grad(model, layer, cut, rows, None)[0]
+                 for rows in (inputs, baseline[:1] if _shared(baseline) else baseline))
     if act.dim() != 4:
         raise UsageError(f"layer {name!r} gives {act.dim()}-d output; the closed form expects (N, C, H, W)")
     spatial = act.shape[2] * act.shape[3]
